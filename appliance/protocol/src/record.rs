@@ -1,0 +1,163 @@
+//! The record header and whole-record encode/decode.
+
+use crate::body::Body;
+use crate::error::{DecodeError, EncodeError};
+use crate::wire::*;
+
+/// Bytes of the common header every record starts with.
+pub const HEADER_LEN: usize = 32;
+/// The largest record: the u16 length field rounded down to a multiple of 8.
+pub const MAX_RECORD_LEN: usize = 65528;
+
+/// Type ids. A new version of a message gets a new id; ids are never reused.
+pub mod type_id {
+    pub const LEVEL_UPDATE_V1: u16 = 0x0001;
+    pub const TRADE_V1: u16 = 0x0002;
+    pub const BBO_V1: u16 = 0x0003;
+    pub const OPEN_INTEREST_V1: u16 = 0x0004;
+    pub const BOOK_SNAPSHOT_V1: u16 = 0x0005;
+    pub const GAP_V1: u16 = 0x0006;
+    pub const HEARTBEAT_V1: u16 = 0x0007;
+    pub const DEFINITION_V1: u16 = 0x0008;
+    pub const ORDER_V1: u16 = 0x0009;
+
+    /// The snake_case name of a known type id.
+    pub fn name(id: u16) -> Option<&'static str> {
+        Some(match id {
+            LEVEL_UPDATE_V1 => "level_update",
+            TRADE_V1 => "trade",
+            BBO_V1 => "bbo",
+            OPEN_INTEREST_V1 => "open_interest",
+            BOOK_SNAPSHOT_V1 => "book_snapshot",
+            GAP_V1 => "gap",
+            HEARTBEAT_V1 => "heartbeat",
+            DEFINITION_V1 => "definition",
+            ORDER_V1 => "order",
+            _ => return None,
+        })
+    }
+}
+
+/// The header fields every record carries besides its type and length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Meta {
+    pub token_id: u32,
+    /// Strictly increasing within one token's log; assigned by the refinery.
+    pub global_tick_id: u64,
+    /// Venue time, ns since the Unix epoch, UTC. Partitions are cut on this.
+    pub exchange_ts_ns: u64,
+    /// Local receive time, ns since the Unix epoch.
+    pub receive_ts_ns: u64,
+}
+
+impl Meta {
+    fn read(b: &[u8]) -> Self {
+        Self {
+            token_id: u32_at(b, 4),
+            global_tick_id: u64_at(b, 8),
+            exchange_ts_ns: u64_at(b, 16),
+            receive_ts_ns: u64_at(b, 24),
+        }
+    }
+
+    /// Rewrites the header fields of an encoded record in place (used when the refinery
+    /// assigns tick ids to records that arrive already encoded from a ring).
+    pub fn write_into(&self, record: &mut [u8]) {
+        assert!(record.len() >= HEADER_LEN, "record shorter than its header");
+        put_u32(record, 4, self.token_id);
+        put_u64(record, 8, self.global_tick_id);
+        put_u64(record, 16, self.exchange_ts_ns);
+        put_u64(record, 24, self.receive_ts_ns);
+    }
+}
+
+/// A record whose framing (type id and length) is valid, with its body not yet decoded.
+/// Readers use it to pass over type ids newer than themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub type_id: u16,
+    pub meta: Meta,
+    /// The whole record, header included.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> RecordView<'a> {
+    /// Validates the header at the start of `buf` and borrows the record it announces.
+    pub fn parse(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        if buf.len() < HEADER_LEN {
+            return Err(DecodeError::Truncated {
+                need: HEADER_LEN,
+                have: buf.len(),
+            });
+        }
+        let length = u16_at(buf, 2);
+        let len = length as usize;
+        if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
+            return Err(DecodeError::BadLength { length });
+        }
+        if buf.len() < len {
+            return Err(DecodeError::Truncated {
+                need: len,
+                have: buf.len(),
+            });
+        }
+        Ok(Self {
+            type_id: u16_at(buf, 0),
+            meta: Meta::read(buf),
+            bytes: &buf[..len],
+        })
+    }
+
+    pub fn decode(&self) -> Result<Record<'a>, DecodeError> {
+        Ok(Record {
+            meta: self.meta,
+            body: Body::read(self.type_id, self.bytes)?,
+        })
+    }
+}
+
+/// A decoded record. `Copy`: book levels stay borrowed from the source buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub meta: Meta,
+    pub body: Body<'a>,
+}
+
+impl<'a> Record<'a> {
+    /// Decodes the record at the start of `buf` (which may hold more after it; the record's
+    /// length is `encoded_len()`).
+    pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
+        RecordView::parse(buf)?.decode()
+    }
+
+    pub fn encoded_len(&self) -> usize {
+        self.body.encoded_len()
+    }
+
+    /// Encodes into the start of `out`, returning the bytes written. Never allocates.
+    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        self.body.check()?;
+        let len = self.encoded_len();
+        debug_assert!(len % 8 == 0 && len <= MAX_RECORD_LEN);
+        if out.len() < len {
+            return Err(EncodeError::BufferTooSmall {
+                need: len,
+                have: out.len(),
+            });
+        }
+        let b = &mut out[..len];
+        b.fill(0);
+        put_u16(b, 0, self.body.type_id());
+        put_u16(b, 2, len as u16);
+        self.meta.write_into(b);
+        self.body.write(b);
+        Ok(len)
+    }
+
+    /// Encodes into a fresh vector; for tests and tools, not the hot path.
+    pub fn to_vec(&self) -> Result<Vec<u8>, EncodeError> {
+        let mut v = vec![0u8; self.encoded_len()];
+        self.encode(&mut v)?;
+        Ok(v)
+    }
+}
