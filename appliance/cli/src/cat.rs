@@ -1,0 +1,65 @@
+use crate::CliResult;
+use chronicle_reader::render::{self, Scale};
+use chronicle_reader::{Partition, TimeRange};
+use chronicle_storage::utc;
+use clap::ValueEnum;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A partition directory (or its book.q).
+    partition: PathBuf,
+    /// Exchange time to start at: ns since the epoch, RFC 3339, or a date.
+    #[arg(long, value_parser = parse_time)]
+    from: Option<u64>,
+    /// Exchange time to end at, inclusive.
+    #[arg(long, value_parser = parse_time)]
+    to: Option<u64>,
+    #[arg(long, value_enum, default_value = "jsonl")]
+    format: Format,
+}
+
+fn parse_time(s: &str) -> Result<u64, String> {
+    utc::parse_time(s).ok_or_else(|| format!("`{s}` is not ns since the epoch, RFC 3339 or YYYY-MM-DD"))
+}
+
+pub fn run(a: Args) -> CliResult {
+    let part = Partition::open(&a.partition)?;
+    if let Some(p) = &part.index_problem {
+        eprintln!("chronicle: warning: index not used ({p}); scanning the whole segment");
+    }
+    let h = &part.segment.header;
+    let scale = Scale { price_exponent: h.price_exponent, quantity_exponent: h.quantity_exponent };
+    let range = TimeRange { from: a.from.unwrap_or(0), to: a.to.unwrap_or(u64::MAX) };
+    let mut frames = part.frames(range);
+    let written = (|| -> std::io::Result<()> {
+        let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        if let Format::Csv = a.format {
+            writeln!(out, "{}", render::csv_header())?;
+        }
+        for f in frames.by_ref() {
+            match a.format {
+                Format::Jsonl => writeln!(out, "{}", render::jsonl(&f.record, scale))?,
+                Format::Csv => writeln!(out, "{}", render::csv(&f.record, scale))?,
+            }
+        }
+        out.flush()
+    })();
+    match written {
+        // A closed pipe (`| head`) ends the output; it is not a failure.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        r => r?,
+    }
+    match frames.take_error() {
+        Some(e) => Err(e.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}

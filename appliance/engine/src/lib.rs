@@ -1,0 +1,1 @@
+//! chronicle-engine (being written).

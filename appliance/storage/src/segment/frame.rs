@@ -1,0 +1,166 @@
+//! Frames: `u32 length | u32 crc32c | record`, and the scan that tells a torn tail from
+//! damage in the middle.
+
+use chronicle_protocol::{RecordView, MAX_RECORD_LEN};
+
+pub const FRAME_HEADER_LEN: usize = 8;
+
+/// The frame size for a record of `record_len` bytes.
+pub const fn frame_len(record_len: usize) -> usize {
+    FRAME_HEADER_LEN + record_len
+}
+
+/// Appends the frame for an encoded record to `out` (no allocation beyond `out`'s growth).
+pub fn encode_frame(record: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(record.len() % 8 == 0 && record.len() <= MAX_RECORD_LEN);
+    let len = (record.len() as u32).to_le_bytes();
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&len), record);
+    out.extend_from_slice(&len);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(record);
+}
+
+/// A valid frame: its byte offset in the file and the record it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub offset: u64,
+    pub record: RecordView<'a>,
+}
+
+/// Why the frame at an offset is not valid (`None` for zero padding).
+fn check_frame(buf: &[u8], at: usize) -> Result<Option<RecordView<'_>>, String> {
+    let rest = &buf[at..];
+    if rest.len() < FRAME_HEADER_LEN {
+        return Err(format!("{} bytes left, a frame header needs 8", rest.len()));
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    if len == 0 && rest.iter().all(|&b| b == 0) {
+        return Ok(None);
+    }
+    if !(32..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
+        return Err(format!("frame length {len} is invalid"));
+    }
+    if rest.len() < FRAME_HEADER_LEN + len {
+        return Err(format!(
+            "frame of {len} bytes runs past the end ({} bytes left)",
+            rest.len() - FRAME_HEADER_LEN
+        ));
+    }
+    let stored = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    let record = &rest[FRAME_HEADER_LEN..FRAME_HEADER_LEN + len];
+    let actual = crc32c::crc32c_append(crc32c::crc32c(&rest[0..4]), record);
+    if stored != actual {
+        return Err(format!(
+            "frame checksum {stored:#010x} != computed {actual:#010x}"
+        ));
+    }
+    let view = RecordView::parse(record).map_err(|e| format!("record: {e}"))?;
+    if view.bytes.len() != len {
+        return Err(format!(
+            "frame length {len} != record length {}",
+            view.bytes.len()
+        ));
+    }
+    Ok(Some(view))
+}
+
+/// How the frames of a segment end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// Every byte up to `end` is valid frames; anything after is zero padding.
+    Clean { end: u64 },
+    /// The frames are valid up to `valid_end`; what follows is damaged and no valid frame
+    /// follows it anywhere: an interrupted append, safe to cut back.
+    TornTail { valid_end: u64, reason: String },
+}
+
+/// Iterates the valid frames from `start`; stops at padding or the first invalid frame
+/// (then `end()` says whether it was a torn tail or corruption in the middle).
+pub struct FrameIter<'a> {
+    buf: &'a [u8],
+    at: usize,
+    done: Option<Result<ScanEnd, (u64, String)>>,
+}
+
+impl<'a> FrameIter<'a> {
+    pub fn new(buf: &'a [u8], start: usize) -> Self {
+        Self {
+            buf,
+            at: start,
+            done: None,
+        }
+    }
+
+    /// Iterates only up to `end` (an index block's end), which must be a frame boundary.
+    pub fn bounded(buf: &'a [u8], start: usize, end: usize) -> Self {
+        Self::new(&buf[..end.min(buf.len())], start)
+    }
+
+    /// After iteration: how the frames ended. `Err((offset, reason))` is damage followed
+    /// by valid data: corruption that must not be skipped.
+    pub fn end(&mut self) -> Result<ScanEnd, (u64, String)> {
+        while self.next().is_some() {}
+        self.done.clone().expect("set when iteration ends")
+    }
+
+    fn finish(&mut self, reason: Option<String>) {
+        let at = self.at as u64;
+        self.done = Some(match reason {
+            None => Ok(ScanEnd::Clean { end: at }),
+            Some(reason) => {
+                // Damage is a torn tail only if nothing valid follows it: an append that was
+                // cut short leaves garbage or zeros after it, never a well-checksummed frame.
+                let next_valid = (self.at + 8..self.buf.len())
+                    .step_by(8)
+                    .find(|&o| matches!(check_frame(self.buf, o), Ok(Some(_))));
+                match next_valid {
+                    Some(o) => Err((
+                        at,
+                        format!("{reason} (a valid frame follows at offset {o})"),
+                    )),
+                    None => Ok(ScanEnd::TornTail {
+                        valid_end: at,
+                        reason,
+                    }),
+                }
+            }
+        });
+    }
+}
+
+impl<'a> Iterator for FrameIter<'a> {
+    type Item = Frame<'a>;
+
+    fn next(&mut self) -> Option<Frame<'a>> {
+        if self.done.is_some() {
+            return None;
+        }
+        if self.at == self.buf.len() {
+            self.finish(None);
+            return None;
+        }
+        match check_frame(self.buf, self.at) {
+            Ok(Some(record)) => {
+                let f = Frame {
+                    offset: self.at as u64,
+                    record,
+                };
+                self.at += FRAME_HEADER_LEN + record.bytes.len();
+                Some(f)
+            }
+            Ok(None) => {
+                self.finish(None);
+                None
+            }
+            Err(reason) => {
+                self.finish(Some(reason));
+                None
+            }
+        }
+    }
+}
+
+/// Walks every frame from `start` and says how they end.
+pub fn scan(buf: &[u8], start: usize) -> Result<ScanEnd, (u64, String)> {
+    FrameIter::new(buf, start).end()
+}

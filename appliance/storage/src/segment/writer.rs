@@ -1,0 +1,129 @@
+use super::frame::{encode_frame, ScanEnd};
+use super::header::{SegmentHeader, HEADER_LEN};
+use super::reader::Segment;
+use crate::error::io_at;
+use crate::fsutil::fsync_dir;
+use crate::StorageError;
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Bytes buffered before a write(2); a flush writes whatever is buffered.
+const BUFFER_BYTES: usize = 1 << 20;
+
+/// Appends framed records to a `.q` segment through the page cache (import, tools, tests).
+/// The appliance's O_DIRECT writer produces the same bytes.
+pub struct SegmentWriter {
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    /// File offset where `buf` starts.
+    written: u64,
+    pub header: SegmentHeader,
+}
+
+/// What `open_append` did to a damaged tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailRepair {
+    pub cut_at: u64,
+    pub cut_bytes: u64,
+    /// Where the cut bytes were kept for inspection.
+    pub saved_to: PathBuf,
+    pub reason: String,
+}
+
+impl SegmentWriter {
+    /// Creates a new segment; fails if the file exists.
+    pub fn create(path: &Path, header: SegmentHeader) -> Result<Self, StorageError> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_at(path))?;
+        file.write_all(&header.encode()).map_err(io_at(path))?;
+        file.sync_all().map_err(io_at(path))?;
+        fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            buf: Vec::with_capacity(BUFFER_BYTES),
+            written: HEADER_LEN as u64,
+            header,
+        })
+    }
+
+    /// Reopens a segment for appending. A torn tail is cut back to the last valid frame
+    /// (the cut bytes are kept beside it); damage before the tail is an error.
+    pub fn open_append(path: &Path) -> Result<(Self, Option<TailRepair>), StorageError> {
+        let seg = Segment::open(path)?;
+        let (end, repair) = match seg.scan()? {
+            ScanEnd::Clean { end } => (end, None),
+            ScanEnd::TornTail { valid_end, reason } => {
+                let tail = &seg.bytes()[valid_end as usize..];
+                let saved_to = PathBuf::from(format!("{}.torn-{valid_end}", path.display()));
+                crate::fsutil::write_atomic(&saved_to, tail)?;
+                (
+                    valid_end,
+                    Some(TailRepair {
+                        cut_at: valid_end,
+                        cut_bytes: tail.len() as u64,
+                        saved_to,
+                        reason,
+                    }),
+                )
+            }
+        };
+        let header = seg.header.clone();
+        drop(seg);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_at(path))?;
+        // Cuts a torn tail and any zero padding, so appends continue at the last frame.
+        file.set_len(end).map_err(io_at(path))?;
+        file.sync_all().map_err(io_at(path))?;
+        file.seek(SeekFrom::Start(end)).map_err(io_at(path))?;
+        Ok((
+            Self {
+                path: path.to_owned(),
+                file,
+                buf: Vec::with_capacity(BUFFER_BYTES),
+                written: end,
+                header,
+            },
+            repair,
+        ))
+    }
+
+    /// Appends one encoded record; returns the offset of its frame.
+    pub fn append(&mut self, record: &[u8]) -> Result<u64, StorageError> {
+        let offset = self.end_offset();
+        encode_frame(record, &mut self.buf);
+        if self.buf.len() >= BUFFER_BYTES {
+            self.write_out()?;
+        }
+        Ok(offset)
+    }
+
+    /// The offset just past the last appended frame.
+    pub fn end_offset(&self) -> u64 {
+        self.written + self.buf.len() as u64
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_out(&mut self) -> Result<(), StorageError> {
+        self.file.write_all(&self.buf).map_err(io_at(&self.path))?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes everything appended so far and makes it durable.
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.write_out()?;
+        self.file.sync_data().map_err(io_at(&self.path))
+    }
+}

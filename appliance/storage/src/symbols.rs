@@ -1,0 +1,157 @@
+//! `dim_symbol`: the SCD type 2 symbol table of seed 004, `{data_dir}/v1/dim_symbol.json`.
+//!
+//! `symbol_id` is the stable identity of an instrument; the raw symbol and the readable
+//! `symbol_code` are attributes valid over `[valid_from_ns, valid_to_ns)`. Each row has its
+//! own `symbol_version_id`. Rows are kept sorted by (venue, raw_symbol, valid_from_ns).
+
+use crate::fsutil::{create_dir_durable, write_atomic};
+use crate::StorageError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const FORMAT: &str = "chronicle.dim_symbol/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SymbolRow {
+    pub symbol_id: u64,
+    pub symbol_version_id: u64,
+    pub venue: String,
+    pub raw_symbol: String,
+    pub symbol_code: String,
+    pub valid_from_ns: u64,
+    /// `None`: still valid.
+    pub valid_to_ns: Option<u64>,
+}
+
+impl SymbolRow {
+    pub fn valid_at(&self, ts_ns: u64) -> bool {
+        self.valid_from_ns <= ts_ns && self.valid_to_ns.is_none_or(|to| ts_ns < to)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct FileBody {
+    format: String,
+    rows: Vec<SymbolRow>,
+}
+
+pub struct DimSymbol {
+    path: PathBuf,
+    rows: Vec<SymbolRow>,
+    dirty: bool,
+}
+
+/// The readable default code of a raw symbol: lowercase, anything but `[a-z0-9._-]` as `-`.
+pub fn default_code(raw_symbol: &str) -> String {
+    raw_symbol
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+impl DimSymbol {
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("v1").join("dim_symbol.json")
+    }
+
+    /// Loads the table of a data directory (empty if it has none yet).
+    pub fn load(data_dir: &Path) -> Result<Self, StorageError> {
+        let path = Self::path_in(data_dir);
+        let rows = match std::fs::read(&path) {
+            Ok(b) => {
+                let body: FileBody = serde_json::from_slice(&b).map_err(|e| StorageError::Invalid {
+                    path: path.clone(),
+                    reason: format!("dim_symbol: {e}"),
+                })?;
+                if body.format != FORMAT {
+                    return Err(StorageError::Invalid {
+                        path,
+                        reason: format!("format `{}` is not `{FORMAT}`", body.format),
+                    });
+                }
+                body.rows
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(StorageError::io(&path, e)),
+        };
+        Ok(Self {
+            path,
+            rows,
+            dirty: false,
+        })
+    }
+
+    pub fn rows(&self) -> &[SymbolRow] {
+        &self.rows
+    }
+
+    /// The row valid for `(venue, raw_symbol)` at `ts_ns`.
+    pub fn resolve(&self, venue: &str, raw_symbol: &str, ts_ns: u64) -> Option<&SymbolRow> {
+        self.rows
+            .iter()
+            .find(|r| r.venue == venue && r.raw_symbol == raw_symbol && r.valid_at(ts_ns))
+    }
+
+    /// Resolves, registering a first, open-ended row for a symbol never seen before. A known
+    /// symbol whose rows leave `ts_ns` uncovered is an error: someone edited the table and
+    /// the gap is theirs to close.
+    pub fn resolve_or_register(
+        &mut self,
+        venue: &str,
+        raw_symbol: &str,
+        ts_ns: u64,
+    ) -> Result<SymbolRow, StorageError> {
+        if let Some(r) = self.resolve(venue, raw_symbol, ts_ns) {
+            return Ok(r.clone());
+        }
+        if self
+            .rows
+            .iter()
+            .any(|r| r.venue == venue && r.raw_symbol == raw_symbol)
+        {
+            return Err(StorageError::Invalid {
+                path: self.path.clone(),
+                reason: format!("no row of {venue}/{raw_symbol} is valid at {ts_ns} ns"),
+            });
+        }
+        let row = SymbolRow {
+            symbol_id: self.rows.iter().map(|r| r.symbol_id).max().unwrap_or(0) + 1,
+            symbol_version_id: self.rows.iter().map(|r| r.symbol_version_id).max().unwrap_or(0) + 1,
+            venue: venue.to_owned(),
+            raw_symbol: raw_symbol.to_owned(),
+            symbol_code: default_code(raw_symbol),
+            valid_from_ns: 0,
+            valid_to_ns: None,
+        };
+        self.rows.push(row.clone());
+        self.rows.sort_by(|a, b| {
+            (&a.venue, &a.raw_symbol, a.valid_from_ns).cmp(&(&b.venue, &b.raw_symbol, b.valid_from_ns))
+        });
+        self.dirty = true;
+        Ok(row)
+    }
+
+    /// Writes the table if it changed (atomically).
+    pub fn save(&mut self) -> Result<(), StorageError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        create_dir_durable(self.path.parent().expect("path has a parent"))?;
+        let body = FileBody {
+            format: FORMAT.into(),
+            rows: self.rows.clone(),
+        };
+        let mut b = serde_json::to_vec_pretty(&body).expect("dim_symbol serializes");
+        b.push(b'\n');
+        write_atomic(&self.path, &b)?;
+        self.dirty = false;
+        Ok(())
+    }
+}
