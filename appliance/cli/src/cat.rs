@@ -28,7 +28,8 @@ pub struct Args {
 }
 
 fn parse_time(s: &str) -> Result<u64, String> {
-    utc::parse_time(s).ok_or_else(|| format!("`{s}` is not ns since the epoch, RFC 3339 or YYYY-MM-DD"))
+    utc::parse_time(s)
+        .ok_or_else(|| format!("`{s}` is not ns since the epoch, RFC 3339 or YYYY-MM-DD"))
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -37,8 +38,14 @@ pub fn run(a: Args) -> CliResult {
         eprintln!("chronicle: warning: index not used ({p}); scanning the whole segment");
     }
     let h = &part.segment.header;
-    let scale = Scale { price_exponent: h.price_exponent, quantity_exponent: h.quantity_exponent };
-    let range = TimeRange { from: a.from.unwrap_or(0), to: a.to.unwrap_or(u64::MAX) };
+    let scale = Scale {
+        price_exponent: h.price_exponent,
+        quantity_exponent: h.quantity_exponent,
+    };
+    let range = TimeRange {
+        from: a.from.unwrap_or(0),
+        to: a.to.unwrap_or(u64::MAX),
+    };
     let mut frames = part.frames(range);
     let written = (|| -> std::io::Result<()> {
         let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());

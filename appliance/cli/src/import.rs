@@ -52,15 +52,28 @@ pub fn run(a: Args) -> CliResult {
         }
         Format::Dbn => {
             let s = dbn::import(&a.input, &mut sink)?;
-            eprintln!("{s:?}");
+            eprintln!("{s}");
         }
     }
     for m in sink.finish()? {
-        let range = m.event_time_range.as_ref().map(|r| format!("{} .. {}", r.first, r.last)).unwrap_or_default();
+        let range = m
+            .event_time_range
+            .as_ref()
+            .map(|r| format!("{} .. {}", r.first, r.last))
+            .unwrap_or_default();
         println!(
             "{}/{}/{}: {} records, {} bytes, {}{}",
-            m.venue, m.symbol_code, m.date, m.records, m.segment_bytes, range,
-            if m.completeness.complete { "" } else { " (incomplete: gaps)" }
+            m.venue,
+            m.symbol_code,
+            m.date,
+            m.records,
+            m.segment_bytes,
+            range,
+            if m.completeness.complete {
+                ""
+            } else {
+                " (incomplete: gaps)"
+            }
         );
     }
     Ok(ExitCode::SUCCESS)

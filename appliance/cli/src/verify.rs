@@ -15,7 +15,12 @@ pub fn run(a: Args) -> CliResult {
     for (path, v) in &report.files {
         match v {
             Verdict::Ok { records: n, .. } => records += n,
-            Verdict::TornTail { records: n, valid_end, file_len, reason } => {
+            Verdict::TornTail {
+                records: n,
+                valid_end,
+                file_len,
+                reason,
+            } => {
                 records += n;
                 torn += 1;
                 eprintln!(
@@ -26,6 +31,13 @@ pub fn run(a: Args) -> CliResult {
             }
         }
     }
-    println!("{} segments, {records} records verified, {torn} torn tails", report.files.len());
-    Ok(if torn > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    println!(
+        "{} segments, {records} records verified, {torn} torn tails",
+        report.files.len()
+    );
+    Ok(if torn > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -12,7 +12,9 @@ const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
 /// What the capture holds, read without any chronicle code: trades, tickers, and the level
 /// updates of the diffs that survive Binance's synchronisation rule (u >= lastUpdateId).
 fn oracle(path: &std::path::Path) -> (u64, u64, u64) {
-    let r = BufReader::new(flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()));
+    let r = BufReader::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(path).unwrap(),
+    ));
     let mut diffs = Vec::new();
     let (mut trades, mut bbos, mut snapshot_id) = (0, 0, None);
     for line in r.lines() {
@@ -26,8 +28,12 @@ fn oracle(path: &std::path::Path) -> (u64, u64, u64) {
         match d["e"].as_str().unwrap() {
             "trade" => trades += 1,
             "bookTicker" => bbos += 1,
-            "depthUpdate" => diffs.push((d["U"].as_u64().unwrap(), d["u"].as_u64().unwrap(), d["pu"].as_u64().unwrap(),
-                (d["b"].as_array().unwrap().len() + d["a"].as_array().unwrap().len()) as u64)),
+            "depthUpdate" => diffs.push((
+                d["U"].as_u64().unwrap(),
+                d["u"].as_u64().unwrap(),
+                d["pu"].as_u64().unwrap(),
+                (d["b"].as_array().unwrap().len() + d["a"].as_array().unwrap().len()) as u64,
+            )),
             e => panic!("unexpected event {e}"),
         }
     }
@@ -39,14 +45,24 @@ fn oracle(path: &std::path::Path) -> (u64, u64, u64) {
 
 #[test]
 fn import_counts_dates_cat_and_verify() {
-    let Some(capture) = shared_data(CAPTURE) else { return };
+    let Some(capture) = shared_data(CAPTURE) else {
+        return;
+    };
     let (trades, bbos, levels) = oracle(&capture);
     assert_eq!((trades, bbos), (21_313, 66_089), "the capture itself");
 
     let dir = scratch();
     let data = dir.path().join("data");
     let data_s = data.to_str().unwrap();
-    let out = chronicle_ok(&["import", "--format", "binance-capture", "--input", capture.to_str().unwrap(), "--data-dir", data_s]);
+    let out = chronicle_ok(&[
+        "import",
+        "--format",
+        "binance-capture",
+        "--input",
+        capture.to_str().unwrap(),
+        "--data-dir",
+        data_s,
+    ]);
     assert!(out.contains("binance-usdm/btcusdt/2024-08-08"), "{out}");
     assert!(out.contains("binance-usdm/btcusdt/2024-08-09"), "{out}");
 
@@ -57,17 +73,23 @@ fn import_counts_dates_cat_and_verify() {
         let midnight = chronicle_storage::utc::parse_time("2024-08-09").unwrap();
         for line in chronicle_ok(&["cat", part.to_str().unwrap()]).lines() {
             let v: Value = serde_json::from_str(line).unwrap();
-            *counts.entry(v["type"].as_str().unwrap().to_owned()).or_default() += 1;
+            *counts
+                .entry(v["type"].as_str().unwrap().to_owned())
+                .or_default() += 1;
             // Partitioned by exchange time, never receive time.
             let ts = v["exchange_ts_ns"].as_u64().unwrap();
             assert_eq!(ts >= midnight, date == "2024-08-09", "{line}");
             let tick = v["global_tick_id"].as_u64().unwrap();
             if date == "2024-08-08" {
-                assert!(tick > last_tick, "tick ids strictly increase within a partition");
+                assert!(
+                    tick > last_tick,
+                    "tick ids strictly increase within a partition"
+                );
             }
             last_tick = tick;
         }
-        let meta: Value = serde_json::from_slice(&std::fs::read(part.join("meta.json")).unwrap()).unwrap();
+        let meta: Value =
+            serde_json::from_slice(&std::fs::read(part.join("meta.json")).unwrap()).unwrap();
         assert_eq!(meta["completeness"]["complete"], Value::Bool(true));
         assert_eq!(meta["symbol_code"], "btcusdt");
     }
@@ -76,31 +98,60 @@ fn import_counts_dates_cat_and_verify() {
     assert_eq!(counts["level_update"], levels);
     assert_eq!(counts["book_snapshot"], 1);
     assert_eq!(counts["definition"], 2, "one per partition");
-    assert!(!counts.contains_key("gap"), "this capture's pu chain is unbroken");
+    assert!(
+        !counts.contains_key("gap"),
+        "this capture's pu chain is unbroken"
+    );
 
     let v = chronicle_ok(&["verify", data_s]);
     assert!(v.starts_with("2 segments"), "{v}");
 
     // A re-import must not duplicate data.
-    let again = chronicle(&["import", "--format", "binance-capture", "--input", capture.to_str().unwrap(), "--data-dir", data_s]);
+    let again = chronicle(&[
+        "import",
+        "--format",
+        "binance-capture",
+        "--input",
+        capture.to_str().unwrap(),
+        "--data-dir",
+        data_s,
+    ]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
 
 #[test]
 fn time_range_seeks_match_a_filtered_full_read() {
-    let Some(capture) = shared_data(CAPTURE) else { return };
+    let Some(capture) = shared_data(CAPTURE) else {
+        return;
+    };
     let dir = scratch();
     let data = dir.path().join("data");
-    chronicle_ok(&["import", "--format", "binance-capture", "--input", capture.to_str().unwrap(), "--data-dir", data.to_str().unwrap()]);
+    chronicle_ok(&[
+        "import",
+        "--format",
+        "binance-capture",
+        "--input",
+        capture.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
     let part = data.join("v1/binance-usdm/btcusdt/2024-08-08");
-    let all: Vec<String> = chronicle_ok(&["cat", part.to_str().unwrap()]).lines().map(str::to_owned).collect();
+    let all: Vec<String> = chronicle_ok(&["cat", part.to_str().unwrap()])
+        .lines()
+        .map(str::to_owned)
+        .collect();
     let (from, to) = ("2024-08-08T23:56:00Z", "2024-08-08T23:57:30.5Z");
-    let (f, t) = (chronicle_storage::utc::parse_time(from).unwrap(), chronicle_storage::utc::parse_time(to).unwrap());
+    let (f, t) = (
+        chronicle_storage::utc::parse_time(from).unwrap(),
+        chronicle_storage::utc::parse_time(to).unwrap(),
+    );
     let expected: Vec<&String> = all
         .iter()
         .filter(|l| {
-            let ts = serde_json::from_str::<Value>(l).unwrap()["exchange_ts_ns"].as_u64().unwrap();
+            let ts = serde_json::from_str::<Value>(l).unwrap()["exchange_ts_ns"]
+                .as_u64()
+                .unwrap();
             f <= ts && ts <= t
         })
         .collect();
@@ -110,6 +161,19 @@ fn time_range_seeks_match_a_filtered_full_read() {
     assert_eq!(got.len(), expected.len());
     assert!(got.iter().zip(&expected).all(|(a, b)| a == b));
 
-    let csv = chronicle_ok(&["cat", part.to_str().unwrap(), "--from", from, "--to", to, "--format", "csv"]);
-    assert_eq!(csv.lines().count(), expected.len() + 1, "header plus one row a record");
+    let csv = chronicle_ok(&[
+        "cat",
+        part.to_str().unwrap(),
+        "--from",
+        from,
+        "--to",
+        to,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        csv.lines().count(),
+        expected.len() + 1,
+        "header plus one row a record"
+    );
 }

@@ -10,7 +10,15 @@ use std::path::{Path, PathBuf};
 
 /// A partition of `n` alternating trades and quotes on 2024-08-08; returns its directory.
 fn partition(data: &Path, n: u64) -> PathBuf {
-    let mut sink = PartitionSink::new(data, Source { kind: "import".into(), format: "test".into(), file: None }).unwrap();
+    let mut sink = PartitionSink::new(
+        data,
+        Source {
+            kind: "import".into(),
+            format: "test".into(),
+            file: None,
+        },
+    )
+    .unwrap();
     let h = sink
         .instrument(&Instrument {
             venue: "testvenue".into(),
@@ -26,11 +34,24 @@ fn partition(data: &Path, n: u64) -> PathBuf {
     let t0 = chronicle_storage::utc::parse_time("2024-08-08T12:00:00Z").unwrap();
     for i in 0..n {
         let body = if i % 2 == 0 {
-            Body::Trade(Trade { aggressor: Side::Bid, flags: 0, price: 10_000 + i as i64, quantity: 3, trade_id: i })
+            Body::Trade(Trade {
+                aggressor: Side::Bid,
+                flags: 0,
+                price: 10_000 + i as i64,
+                quantity: 3,
+                trade_id: i,
+            })
         } else {
-            Body::Bbo(Bbo { bid_price: 9_999, bid_quantity: 1, ask_price: 10_001, ask_quantity: 2, update_id: i })
+            Body::Bbo(Bbo {
+                bid_price: 9_999,
+                bid_quantity: 1,
+                ask_price: 10_001,
+                ask_quantity: 2,
+                update_id: i,
+            })
         };
-        sink.event(h, t0 + i * 1_000_000, t0 + i * 1_000_000 + 500, body).unwrap();
+        sink.event(h, t0 + i * 1_000_000, t0 + i * 1_000_000 + 500, body)
+            .unwrap();
     }
     sink.finish().unwrap();
     data.join("v1/testvenue/abc/2024-08-08")
@@ -49,7 +70,10 @@ fn clean_torn_and_corrupt() {
     let seg = part.join("book.q");
     let out = chronicle(&["verify", p]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("5001 records"), "definition + 5000");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("5001 records"),
+        "definition + 5000"
+    );
 
     let offsets = frame_offsets(&seg);
     let bytes = std::fs::read(&seg).unwrap();
@@ -59,7 +83,9 @@ fn clean_torn_and_corrupt() {
     let out = chronicle(&["verify", p]);
     assert_eq!(out.status.code(), Some(2));
     let last = offsets.last().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("torn tail at byte offset {last}")));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("torn tail at byte offset {last}"))
+    );
     assert_eq!(chronicle_ok(&["cat", p]).lines().count(), 5000);
 
     // Damage in the middle: exit 1, file and offset named; cat fails rather than skip.
@@ -71,7 +97,10 @@ fn clean_torn_and_corrupt() {
         let out = chronicle(cmd);
         assert_eq!(out.status.code(), Some(1), "{cmd:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("book.q") && err.contains(&format!("corrupt at byte offset {victim}")), "{cmd:?}: {err}");
+        assert!(
+            err.contains("book.q") && err.contains(&format!("corrupt at byte offset {victim}")),
+            "{cmd:?}: {err}"
+        );
     }
 }
 
@@ -111,7 +140,11 @@ fn crc32c_of(b: &[u8]) -> u32 {
     for &byte in b {
         crc ^= byte as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x82F6_3B78
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

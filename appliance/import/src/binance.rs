@@ -181,12 +181,16 @@ impl Decoder {
         }
     }
 
-    fn state(&mut self, symbol: &str, sink: &mut dyn EventSink, line_no: u64) -> Result<&mut SymbolState, ImportError> {
+    fn state(
+        &mut self,
+        symbol: &str,
+        sink: &mut dyn EventSink,
+        line_no: u64,
+    ) -> Result<&mut SymbolState, ImportError> {
         if !self.symbols.contains_key(symbol) {
-            let (pe, qe) = *self
-                .exponents
-                .get(symbol)
-                .ok_or_else(|| self.err(line_no, format!("symbol {symbol} has no known exponents")))?;
+            let (pe, qe) = *self.exponents.get(symbol).ok_or_else(|| {
+                self.err(line_no, format!("symbol {symbol} has no known exponents"))
+            })?;
             let handle = sink.instrument(&Instrument {
                 venue: self.venue.clone(),
                 raw_symbol: symbol.to_owned(),
@@ -213,7 +217,12 @@ impl Decoder {
     }
 
     /// Decodes one line (`line_no` is 1-based, for errors).
-    pub fn line(&mut self, line_no: u64, line: &str, sink: &mut dyn EventSink) -> Result<(), ImportError> {
+    pub fn line(
+        &mut self,
+        line_no: u64,
+        line: &str,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), ImportError> {
         self.summary.lines += 1;
         let (ts, json) = line
             .split_once(' ')
@@ -221,7 +230,8 @@ impl Decoder {
         let receive_ns: u64 = ts
             .parse()
             .map_err(|_| self.err(line_no, format!("receive time `{ts}` is not an integer")))?;
-        let env: Envelope = serde_json::from_str(json).map_err(|e| self.err(line_no, format!("JSON: {e}")))?;
+        let env: Envelope =
+            serde_json::from_str(json).map_err(|e| self.err(line_no, format!("JSON: {e}")))?;
         if let Some(last_update_id) = env.last_update_id {
             return self.snapshot(line_no, receive_ns, &env, last_update_id, sink);
         }
@@ -240,7 +250,11 @@ impl Decoder {
                             "{MAX_BUFFERED_DIFFS} depth diffs of {} arrived before any REST snapshot", head.symbol
                         )));
                     }
-                    buf.push(Pending { line_no, receive_ns, json: data.get().to_owned() });
+                    buf.push(Pending {
+                        line_no,
+                        receive_ns,
+                        json: data.get().to_owned(),
+                    });
                     return Ok(());
                 }
                 self.depth(line_no, receive_ns, head.symbol, data.get(), sink)
@@ -249,7 +263,11 @@ impl Decoder {
                 let m: TradeMsg = self.parse(line_no, data)?;
                 let (pe, qe) = self.exponents_of(head.symbol, line_no)?;
                 let body = Body::Trade(Trade {
-                    aggressor: if m.buyer_is_maker { Side::Ask } else { Side::Bid },
+                    aggressor: if m.buyer_is_maker {
+                        Side::Ask
+                    } else {
+                        Side::Bid
+                    },
                     flags: 0,
                     price: self.num(line_no, m.price, pe)?,
                     quantity: self.num(line_no, m.qty, qe)?,
@@ -295,7 +313,11 @@ impl Decoder {
         }
     }
 
-    fn parse<'j, T: Deserialize<'j>>(&self, line_no: u64, data: &'j RawValue) -> Result<T, ImportError> {
+    fn parse<'j, T: Deserialize<'j>>(
+        &self,
+        line_no: u64,
+        data: &'j RawValue,
+    ) -> Result<T, ImportError> {
         serde_json::from_str(data.get()).map_err(|e| self.err(line_no, format!("JSON: {e}")))
     }
 
@@ -306,18 +328,36 @@ impl Decoder {
             .ok_or_else(|| self.err(line_no, format!("symbol {symbol} has no known exponents")))
     }
 
-    fn snapshot(&mut self, line_no: u64, receive_ns: u64, env: &Envelope, last_update_id: u64, sink: &mut dyn EventSink) -> Result<(), ImportError> {
+    fn snapshot(
+        &mut self,
+        line_no: u64,
+        receive_ns: u64,
+        env: &Envelope,
+        last_update_id: u64,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), ImportError> {
         // A REST snapshot names no symbol: it belongs to the capture's only depth stream.
         let symbol = match self.symbols.keys().collect::<Vec<_>>().as_slice() {
             [one] => (*one).clone(),
-            _ => return Err(self.err(line_no, "a REST depth snapshot needs exactly one symbol in the capture before it")),
+            _ => {
+                return Err(self.err(
+                    line_no,
+                    "a REST depth snapshot needs exactly one symbol in the capture before it",
+                ))
+            }
         };
         let (pe, qe) = self.exponents_of(&symbol, line_no)?;
-        let exchange_ns = env.transaction_ms.ok_or_else(|| self.err(line_no, "snapshot has no `T`"))? * NS_PER_MS;
+        let exchange_ns = env
+            .transaction_ms
+            .ok_or_else(|| self.err(line_no, "snapshot has no `T`"))?
+            * NS_PER_MS;
         let mut levels = std::mem::take(&mut self.levels);
         levels.clear();
         for [p, q] in env.bids.iter().chain(env.asks.iter()) {
-            levels.push(Level { price: self.num(line_no, p, pe)?, quantity: self.num(line_no, q, qe)? });
+            levels.push(Level {
+                price: self.num(line_no, p, pe)?,
+                quantity: self.num(line_no, q, qe)?,
+            });
         }
         let handle = self.state(&symbol, sink, line_no)?.handle;
         // Bids then asks, at most MAX_LEVELS a chunk; an empty book is one empty chunk.
@@ -326,19 +366,33 @@ impl Decoder {
         for i in 0..chunks {
             let (start, end) = (i * max, ((i + 1) * max).min(levels.len()));
             let bids_here = env.bids.len().clamp(start, end) - start;
-            sink.event(handle, exchange_ns, receive_ns, Body::BookSnapshot(BookSnapshot {
-                update_id: last_update_id,
-                chunk: i as u16,
-                flags: if i + 1 == chunks { BookSnapshot::FLAG_LAST_CHUNK } else { 0 },
-                bid_count: bids_here as u16,
-                ask_count: (end - start - bids_here) as u16,
-                levels: Levels::Slice(&levels[start..end]),
-            }))?;
+            sink.event(
+                handle,
+                exchange_ns,
+                receive_ns,
+                Body::BookSnapshot(BookSnapshot {
+                    update_id: last_update_id,
+                    chunk: i as u16,
+                    flags: if i + 1 == chunks {
+                        BookSnapshot::FLAG_LAST_CHUNK
+                    } else {
+                        0
+                    },
+                    bid_count: bids_here as u16,
+                    ask_count: (end - start - bids_here) as u16,
+                    levels: Levels::Slice(&levels[start..end]),
+                }),
+            )?;
         }
         self.levels = levels;
         self.summary.snapshots += 1;
         let st = self.symbols.get_mut(&symbol).expect("state exists");
-        let previous = std::mem::replace(&mut st.sync, Sync::Straddle { snapshot_id: last_update_id });
+        let previous = std::mem::replace(
+            &mut st.sync,
+            Sync::Straddle {
+                snapshot_id: last_update_id,
+            },
+        );
         if let Sync::Waiting(pending) = previous {
             for p in pending {
                 self.depth(p.line_no, p.receive_ns, &symbol, &p.json, sink)?;
@@ -348,8 +402,16 @@ impl Decoder {
     }
 
     /// Applies one diff of a symbol that has a snapshot.
-    fn depth(&mut self, line_no: u64, receive_ns: u64, symbol: &str, json: &str, sink: &mut dyn EventSink) -> Result<(), ImportError> {
-        let m: DepthUpdate = serde_json::from_str(json).map_err(|e| self.err(line_no, format!("JSON: {e}")))?;
+    fn depth(
+        &mut self,
+        line_no: u64,
+        receive_ns: u64,
+        symbol: &str,
+        json: &str,
+        sink: &mut dyn EventSink,
+    ) -> Result<(), ImportError> {
+        let m: DepthUpdate =
+            serde_json::from_str(json).map_err(|e| self.err(line_no, format!("JSON: {e}")))?;
         let (pe, qe) = self.exponents_of(symbol, line_no)?;
         let exchange_ns = m.transaction_ms * NS_PER_MS;
         let st = self.symbols.get_mut(symbol).expect("state exists");
@@ -360,22 +422,40 @@ impl Decoder {
                 self.summary.depth_messages_dropped += 1;
                 return Ok(());
             }
-            Sync::Straddle { snapshot_id } => (m.first > snapshot_id).then_some((snapshot_id, m.first)),
+            Sync::Straddle { snapshot_id } => {
+                (m.first > snapshot_id).then_some((snapshot_id, m.first))
+            }
             Sync::Live { last_u } => (m.prev != last_u).then_some((last_u, m.prev)),
         };
         st.sync = Sync::Live { last_u: m.last };
         if let Some((expected, received)) = gap {
             self.summary.gaps += 1;
-            sink.event(handle, exchange_ns, receive_ns, Body::Gap(Gap {
-                reason: GapReason::SequenceBreak, expected, received, lost: 0,
-            }))?;
+            sink.event(
+                handle,
+                exchange_ns,
+                receive_ns,
+                Body::Gap(Gap {
+                    reason: GapReason::SequenceBreak,
+                    expected,
+                    received,
+                    lost: 0,
+                }),
+            )?;
         }
         let total = m.bids.len() + m.asks.len();
-        let sides = m.bids.iter().map(|l| (Side::Bid, l)).chain(m.asks.iter().map(|l| (Side::Ask, l)));
+        let sides = m
+            .bids
+            .iter()
+            .map(|l| (Side::Bid, l))
+            .chain(m.asks.iter().map(|l| (Side::Ask, l)));
         for (i, (side, [p, q])) in sides.enumerate() {
             let body = Body::LevelUpdate(LevelUpdate {
                 side,
-                flags: if i + 1 == total { LevelUpdate::FLAG_LAST_IN_MESSAGE } else { 0 },
+                flags: if i + 1 == total {
+                    LevelUpdate::FLAG_LAST_IN_MESSAGE
+                } else {
+                    0
+                },
                 price: self.num(line_no, p, pe)?,
                 quantity: self.num(line_no, q, qe)?,
                 first_update_id: m.first,
@@ -405,20 +485,29 @@ impl Decoder {
 
 /// Opens a capture, gzip or plain (by magic).
 pub fn open_capture(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
-    let io = |source| ImportError::Io { path: path.to_owned(), source };
+    let io = |source| ImportError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let n = f.read(&mut magic).map_err(io)?;
     let f = std::fs::File::open(path).map_err(io)?;
     Ok(if n == 2 && magic == [0x1f, 0x8b] {
-        Box::new(BufReader::with_capacity(1 << 20, flate2::read::MultiGzDecoder::new(f)))
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::read::MultiGzDecoder::new(f),
+        ))
     } else {
         Box::new(BufReader::with_capacity(1 << 20, f))
     })
 }
 
 /// Calls `f(line_no, line)` for every non-empty line.
-fn for_each_line(path: &Path, mut f: impl FnMut(u64, &str) -> Result<(), ImportError>) -> Result<(), ImportError> {
+fn for_each_line(
+    path: &Path,
+    mut f: impl FnMut(u64, &str) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
     let mut r = open_capture(path)?;
     let mut line = String::new();
     let mut line_no = 0u64;
@@ -446,33 +535,58 @@ pub fn scan_exponents(path: &Path) -> Result<BTreeMap<String, (i8, i8)>, ImportE
     let mut out: BTreeMap<String, (u8, u8)> = BTreeMap::new();
     let mut last_symbol: Option<String> = None;
     for_each_line(path, |line_no, line| {
-        let bad = |msg: String| ImportError::Input { path: path.to_owned(), at: format!("line {line_no}"), msg };
-        let json = line.split_once(' ').map(|(_, j)| j).ok_or_else(|| bad("expected `<receive ns> <json>`".into()))?;
+        let bad = |msg: String| ImportError::Input {
+            path: path.to_owned(),
+            at: format!("line {line_no}"),
+            msg,
+        };
+        let json = line
+            .split_once(' ')
+            .map(|(_, j)| j)
+            .ok_or_else(|| bad("expected `<receive ns> <json>`".into()))?;
         let env: Envelope = serde_json::from_str(json).map_err(|e| bad(format!("JSON: {e}")))?;
         let mut note = |symbol: &str, prices: &[&str], qtys: &[&str]| {
             let e = out.entry(symbol.to_owned()).or_default();
-            for p in prices { e.0 = e.0.max(significant_decimals(p)); }
-            for q in qtys { e.1 = e.1.max(significant_decimals(q)); }
+            for p in prices {
+                e.0 = e.0.max(significant_decimals(p));
+            }
+            for q in qtys {
+                e.1 = e.1.max(significant_decimals(q));
+            }
         };
         if env.last_update_id.is_some() {
             if let Some(s) = &last_symbol {
-                let (p, q): (Vec<&str>, Vec<&str>) = env.bids.iter().chain(&env.asks).map(|[p, q]| (*p, *q)).unzip();
+                let (p, q): (Vec<&str>, Vec<&str>) = env
+                    .bids
+                    .iter()
+                    .chain(&env.asks)
+                    .map(|[p, q]| (*p, *q))
+                    .unzip();
                 note(s, &p, &q);
             }
             return Ok(());
         }
         let Some(data) = env.data else { return Ok(()) };
-        let v: serde_json::Value = serde_json::from_str(data.get()).map_err(|e| bad(format!("JSON: {e}")))?;
-        let Some(symbol) = v.get("s").and_then(|s| s.as_str()) else { return Ok(()) };
+        let v: serde_json::Value =
+            serde_json::from_str(data.get()).map_err(|e| bad(format!("JSON: {e}")))?;
+        let Some(symbol) = v.get("s").and_then(|s| s.as_str()) else {
+            return Ok(());
+        };
         let strs = |k: &str| -> Vec<&str> {
             match v.get(k) {
                 Some(serde_json::Value::String(s)) => vec![s.as_str()],
-                Some(serde_json::Value::Array(levels)) => levels.iter().filter_map(|l| l.get(0)?.as_str()).collect(),
+                Some(serde_json::Value::Array(levels)) => {
+                    levels.iter().filter_map(|l| l.get(0)?.as_str()).collect()
+                }
                 _ => vec![],
             }
         };
         let qty_of_levels = |k: &str| -> Vec<&str> {
-            v.get(k).and_then(|l| l.as_array()).map_or(vec![], |levels| levels.iter().filter_map(|l| l.get(1)?.as_str()).collect())
+            v.get(k)
+                .and_then(|l| l.as_array())
+                .map_or(vec![], |levels| {
+                    levels.iter().filter_map(|l| l.get(1)?.as_str()).collect()
+                })
         };
         match v.get("e").and_then(|e| e.as_str()) {
             Some("depthUpdate") => {
@@ -482,18 +596,29 @@ pub fn scan_exponents(path: &Path) -> Result<BTreeMap<String, (i8, i8)>, ImportE
                 note(symbol, &p, &q);
             }
             Some("trade") => note(symbol, &strs("p"), &strs("q")),
-            Some("bookTicker") => note(symbol, &[strs("b"), strs("a")].concat(), &[strs("B"), strs("A")].concat()),
+            Some("bookTicker") => note(
+                symbol,
+                &[strs("b"), strs("a")].concat(),
+                &[strs("B"), strs("A")].concat(),
+            ),
             Some("markPriceUpdate") => note(symbol, &[strs("p"), strs("i")].concat(), &[]),
             _ => {}
         }
         last_symbol = Some(symbol.to_owned());
         Ok(())
     })?;
-    Ok(out.into_iter().map(|(s, (p, q))| (s, (-(p as i8), -(q as i8)))).collect())
+    Ok(out
+        .into_iter()
+        .map(|(s, (p, q))| (s, (-(p as i8), -(q as i8))))
+        .collect())
 }
 
 /// Imports a whole capture into `sink`.
-pub fn import(path: &Path, venue: &str, sink: &mut dyn EventSink) -> Result<BinanceSummary, ImportError> {
+pub fn import(
+    path: &Path,
+    venue: &str,
+    sink: &mut dyn EventSink,
+) -> Result<BinanceSummary, ImportError> {
     let exponents = scan_exponents(path)?;
     let mut d = Decoder::new(venue, path, exponents);
     for_each_line(path, |line_no, line| d.line(line_no, line, sink))?;

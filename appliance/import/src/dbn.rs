@@ -71,6 +71,26 @@ pub struct DbnSummary {
     pub skipped: BTreeMap<&'static str, u64>,
 }
 
+impl std::fmt::Display for DbnSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let schema = self.schema.unwrap_or("mixed schemas");
+        match self.dbn_version {
+            Some(v) => write!(f, "{} ({}) {schema}, DBN v{v}: ", self.dataset, self.venue)?,
+            None => write!(f, "{} ({}) {schema}, DBZ: ", self.dataset, self.venue)?,
+        }
+        write!(
+            f,
+            "{} records {:?} -> {:?}",
+            self.records, self.read, self.written
+        )?;
+        write!(f, " for {} instruments", self.instruments)?;
+        if !self.skipped.is_empty() {
+            write!(f, "; skipped {:?}", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
 /// Imports one DBN file into `sink`, in file order.
 ///
 /// The venue is the metadata's dataset up to its first dot, lowercased (`GLBX.MDP3` ->
@@ -518,24 +538,14 @@ impl<'p> Importer<'p> {
                 m.expiration
             },
         };
-        let too_long = |field| {
-            unsupported(
-                self.path,
-                format!(
-                    "record {}: {field} {:?} does not fit a chronicle definition",
-                    self.summary.records - 1,
-                    if field == "venue" {
-                        &instrument.venue
-                    } else {
-                        &instrument.raw_symbol
-                    }
-                ),
-            )
+        // A symbol chronicle cannot carry (over 32 bytes, not ASCII); the venue was checked.
+        let encode = |e: chronicle_protocol::EncodeError| {
+            let at = self.summary.records - 1;
+            ImportError::Encode(format!("{}: record {at}: {e}", self.path.display()))
         };
         let definition = Body::Definition(Definition {
-            venue: FixedStr::new("venue", &instrument.venue).map_err(|_| too_long("venue"))?,
-            raw_symbol: FixedStr::new("raw_symbol", &instrument.raw_symbol)
-                .map_err(|_| too_long("raw symbol"))?,
+            venue: FixedStr::new("venue", &instrument.venue).map_err(encode)?,
+            raw_symbol: FixedStr::new("raw_symbol", &instrument.raw_symbol).map_err(encode)?,
             price_exponent: PRICE_EXPONENT,
             quantity_exponent: 0,
             instrument_class: instrument.instrument_class,
@@ -601,6 +611,9 @@ impl<'p> Importer<'p> {
         ts_recv: u64,
         body: Body<'_>,
     ) -> Result<(), ImportError> {
+        if ts_event == UNDEF_TIMESTAMP {
+            return Err(self.input("ts_event is undefined: no exchange time to partition by"));
+        }
         sink.event(handle, ts_event, ts_recv, body)?;
         *self.summary.written.entry(body.kind()).or_default() += 1;
         Ok(())

@@ -19,5 +19,8 @@ pub fn next_tick(data_dir: &Path, venue: &str, symbol_code: &str) -> Result<u64,
         .max();
     let Some(latest) = latest else { return Ok(1) };
     let seg = Segment::open(&PartitionPaths::new(&latest).segment)?;
-    Ok(seg.frames().last().map_or(1, |f| f.record.meta.global_tick_id + 1))
+    Ok(seg
+        .frames()
+        .last()
+        .map_or(1, |f| f.record.meta.global_tick_id + 1))
 }

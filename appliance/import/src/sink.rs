@@ -47,7 +47,13 @@ impl PartitionSink {
         })
     }
 
-    fn append(&mut self, handle: InstrumentHandle, exchange_ts_ns: u64, receive_ts_ns: u64, body: Body<'_>) -> Result<(), ImportError> {
+    fn append(
+        &mut self,
+        handle: InstrumentHandle,
+        exchange_ts_ns: u64,
+        receive_ts_ns: u64,
+        body: Body<'_>,
+    ) -> Result<(), ImportError> {
         let date = utc::date_of(exchange_ts_ns);
         let key = (handle, utc::yyyymmdd(date));
         if !self.writers.contains_key(&key) {
@@ -89,12 +95,22 @@ impl PartitionSink {
         })
     }
 
-    fn open_partition(&mut self, handle: InstrumentHandle, date: time::Date, ts: u64) -> Result<PartitionWriter, ImportError> {
+    fn open_partition(
+        &mut self,
+        handle: InstrumentHandle,
+        date: time::Date,
+        ts: u64,
+    ) -> Result<PartitionWriter, ImportError> {
         let inst = self.tokens[handle].instrument.clone();
         // The directory takes the symbol code valid on that date (SCD2).
-        let row = self.symbols.resolve_or_register(&inst.venue, &inst.raw_symbol, ts)?;
+        let row = self
+            .symbols
+            .resolve_or_register(&inst.venue, &inst.raw_symbol, ts)?;
         let dir = partition_dir(&self.data_dir, &inst.venue, &row.symbol_code, date);
-        if dir.join(chronicle_storage::partition::SEGMENT_FILE).exists() {
+        if dir
+            .join(chronicle_storage::partition::SEGMENT_FILE)
+            .exists()
+        {
             return Err(ImportError::Exists(dir));
         }
         let header = SegmentHeader {
@@ -143,24 +159,64 @@ impl PartitionSink {
 impl EventSink for PartitionSink {
     fn instrument(&mut self, instrument: &Instrument) -> Result<InstrumentHandle, ImportError> {
         if let Some(h) = self.tokens.iter().position(|t| {
-            t.instrument.venue == instrument.venue && t.instrument.raw_symbol == instrument.raw_symbol
+            t.instrument.venue == instrument.venue
+                && t.instrument.raw_symbol == instrument.raw_symbol
         }) {
+            // A later declaration (a definition arriving mid-capture) refines tick size, lot
+            // and expiry for partitions opened from now on; the exponents of records already
+            // written cannot change.
+            let known = &mut self.tokens[h].instrument;
+            if (known.price_exponent, known.quantity_exponent)
+                != (instrument.price_exponent, instrument.quantity_exponent)
+            {
+                return Err(ImportError::Encode(format!(
+                    "{}/{} redeclared with exponents {}/{} (was {}/{})",
+                    instrument.venue,
+                    instrument.raw_symbol,
+                    instrument.price_exponent,
+                    instrument.quantity_exponent,
+                    known.price_exponent,
+                    known.quantity_exponent
+                )));
+            }
+            *known = instrument.clone();
             return Ok(h);
         }
         // The token is the instrument's stable symbol_id (as of its first sighting).
         let row = self
             .symbols
-            .resolve_or_register(&instrument.venue, &instrument.raw_symbol, 0)
-            ?;
+            .resolve_or_register(&instrument.venue, &instrument.raw_symbol, 0)?;
         let token_id = u32::try_from(row.symbol_id).map_err(|_| {
-            ImportError::Encode(format!("symbol_id {} does not fit a u32 token id", row.symbol_id))
+            ImportError::Encode(format!(
+                "symbol_id {} does not fit a u32 token id",
+                row.symbol_id
+            ))
         })?;
-        let next_tick = crate::resume::next_tick(&self.data_dir, &instrument.venue, &row.symbol_code)?;
-        self.tokens.push(Token { instrument: instrument.clone(), token_id, next_tick });
+        let next_tick =
+            crate::resume::next_tick(&self.data_dir, &instrument.venue, &row.symbol_code)?;
+        self.tokens.push(Token {
+            instrument: instrument.clone(),
+            token_id,
+            next_tick,
+        });
         Ok(self.tokens.len() - 1)
     }
 
-    fn event(&mut self, instrument: InstrumentHandle, exchange_ts_ns: u64, receive_ts_ns: u64, body: Body<'_>) -> Result<(), ImportError> {
+    fn event(
+        &mut self,
+        instrument: InstrumentHandle,
+        exchange_ts_ns: u64,
+        receive_ts_ns: u64,
+        body: Body<'_>,
+    ) -> Result<(), ImportError> {
+        // Identity is the sink's: a source's definition carries the token's symbol id.
+        let body = match body {
+            Body::Definition(mut d) => {
+                d.symbol_id = self.tokens[instrument].token_id as u64;
+                Body::Definition(d)
+            }
+            b => b,
+        };
         self.append(instrument, exchange_ts_ns, receive_ts_ns, body)
     }
 }

@@ -348,6 +348,11 @@ fn fixture_details() {
         ("GLBX.MDP3", "glbx", Some("mbo"))
     );
     assert_eq!(s.dbn_version, Some(3));
+    let shown = s.to_string();
+    assert!(
+        shown.starts_with("GLBX.MDP3 (glbx) mbo, DBN v3: 2 records"),
+        "{shown}"
+    );
     assert_eq!(sink.instruments.len(), 1);
     assert_eq!(sink.instruments[0].raw_symbol, "ESH1");
     assert_eq!(sink.instruments[0].tick_size, UNDEF);
@@ -639,6 +644,23 @@ fn open_interest_statistics() {
     assert_eq!((oi.open_interest, oi.mark_price), (12_345, UNDEF));
     assert_eq!((r.meta.exchange_ts_ns, r.meta.receive_ts_ns), (5, 6));
     assert_eq!(s.skipped.values().sum::<u64>(), 2);
+}
+
+/// A definition whose raw symbol chronicle cannot carry fails as `Encode`, naming the record.
+#[test]
+fn overlong_definition_symbol() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("def.dbn");
+    let mut d = InstrumentDefMsg::default();
+    d.hd.instrument_id = 3;
+    for (c, b) in d.raw_symbol.iter_mut().zip([b'X'; 40]) {
+        *c = b as i8;
+    }
+    write_dbn(&path, Schema::Definition, &[RecordBuf::from(d)]);
+    match run(&path).0 {
+        Err(ImportError::Encode(msg)) => assert!(msg.contains("record 0"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

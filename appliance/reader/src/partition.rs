@@ -12,7 +12,10 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    pub const ALL: TimeRange = TimeRange { from: 0, to: u64::MAX };
+    pub const ALL: TimeRange = TimeRange {
+        from: 0,
+        to: u64::MAX,
+    };
 
     pub fn contains(&self, ts: u64) -> bool {
         self.from <= ts && ts <= self.to
@@ -42,12 +45,22 @@ impl Partition {
         let (index, index_problem) = match TimeIndex::read(&paths.index) {
             Ok(ix) => {
                 let len = segment.bytes().len() as u64;
-                let ok: Vec<IndexEntry> = ix.entries.iter().copied().take_while(|e| e.end() <= len).collect();
+                let ok: Vec<IndexEntry> = ix
+                    .entries
+                    .iter()
+                    .copied()
+                    .take_while(|e| e.end() <= len)
+                    .collect();
                 (ok, None)
             }
             Err(e) => (Vec::new(), Some(e.to_string())),
         };
-        Ok(Self { paths, segment, index, index_problem })
+        Ok(Self {
+            paths,
+            segment,
+            index,
+            index_problem,
+        })
     }
 
     /// The frames whose exchange time is in `range`, in file order. Only index blocks whose
@@ -58,10 +71,23 @@ impl Partition {
             .index
             .iter()
             .filter(|e| e.overlaps(range.from, range.to))
-            .map(|e| Block { start: e.offset, end: Some(e.end()) })
-            .chain(std::iter::once(Block { start: indexed_end, end: None }))
+            .map(|e| Block {
+                start: e.offset,
+                end: Some(e.end()),
+            })
+            .chain(std::iter::once(Block {
+                start: indexed_end,
+                end: None,
+            }))
             .collect();
-        RangeFrames { part: self, range, blocks, next_block: 0, current: None, error: None }
+        RangeFrames {
+            part: self,
+            range,
+            blocks,
+            next_block: 0,
+            current: None,
+            error: None,
+        }
     }
 }
 
@@ -105,10 +131,13 @@ impl<'a> Iterator for RangeFrames<'a> {
                 }
                 let problem = match (it.end(), block.end) {
                     (Err(e), _) => Some(e),
-                    (Ok(ScanEnd::Clean { end }), Some(block_end)) if end != block_end => {
-                        Some((end, format!("indexed block [{}, {block_end}) ends early", block.start)))
+                    (Ok(ScanEnd::Clean { end }), Some(block_end)) if end != block_end => Some((
+                        end,
+                        format!("indexed block [{}, {block_end}) ends early", block.start),
+                    )),
+                    (Ok(ScanEnd::TornTail { valid_end, reason }), Some(_)) => {
+                        Some((valid_end, reason))
                     }
-                    (Ok(ScanEnd::TornTail { valid_end, reason }), Some(_)) => Some((valid_end, reason)),
                     _ => None,
                 };
                 if let Some((offset, reason)) = problem {

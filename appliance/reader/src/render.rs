@@ -21,7 +21,10 @@ impl Scale {
     }
 
     fn levels(&self, it: impl Iterator<Item = Level>) -> Value {
-        Value::Array(it.map(|l| json!([self.price(l.price), self.qty(l.quantity)])).collect())
+        Value::Array(
+            it.map(|l| json!([self.price(l.price), self.qty(l.quantity)]))
+                .collect(),
+        )
     }
 }
 
@@ -29,7 +32,13 @@ fn decimal(m: i64, e: i8) -> Value {
     if m == UNDEF {
         Value::Null
     } else {
-        Value::String(Scaled { mantissa: m, exponent: e }.to_string())
+        Value::String(
+            Scaled {
+                mantissa: m,
+                exponent: e,
+            }
+            .to_string(),
+        )
     }
 }
 
@@ -77,7 +86,10 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
             ("first_update_id", json!(u.first_update_id)),
             ("last_update_id", json!(u.last_update_id)),
             ("prev_update_id", json!(u.prev_update_id)),
-            ("last_in_message", json!(u.flags & chronicle_protocol::LevelUpdate::FLAG_LAST_IN_MESSAGE != 0)),
+            (
+                "last_in_message",
+                json!(u.flags & chronicle_protocol::LevelUpdate::FLAG_LAST_IN_MESSAGE != 0),
+            ),
         ]),
         Body::Trade(t) => f.extend([
             ("aggressor", json!(aggressor(t.aggressor))),
@@ -102,7 +114,10 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
         Body::BookSnapshot(s) => f.extend([
             ("update_id", json!(s.update_id)),
             ("chunk", json!(s.chunk)),
-            ("last_chunk", json!(s.flags & chronicle_protocol::BookSnapshot::FLAG_LAST_CHUNK != 0)),
+            (
+                "last_chunk",
+                json!(s.flags & chronicle_protocol::BookSnapshot::FLAG_LAST_CHUNK != 0),
+            ),
             ("bids", scale.levels(s.bids())),
             ("asks", scale.levels(s.asks())),
         ]),
@@ -118,7 +133,14 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
             ("raw_symbol", json!(d.raw_symbol.as_str())),
             ("price_exponent", json!(d.price_exponent)),
             ("quantity_exponent", json!(d.quantity_exponent)),
-            ("instrument_class", json!(if d.instrument_class == 0 { String::new() } else { (d.instrument_class as char).to_string() })),
+            (
+                "instrument_class",
+                json!(if d.instrument_class == 0 {
+                    String::new()
+                } else {
+                    (d.instrument_class as char).to_string()
+                }),
+            ),
             ("tick_size", decimal(d.tick_size, d.price_exponent)),
             ("lot_size", decimal(d.lot_size, d.quantity_exponent)),
             ("symbol_id", json!(d.symbol_id)),
@@ -139,20 +161,62 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
 
 /// One JSON object, no trailing newline.
 pub fn jsonl(view: &RecordView<'_>, scale: Scale) -> String {
-    let map: Map<String, Value> = fields(view, scale).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let map: Map<String, Value> = fields(view, scale)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     Value::Object(map).to_string()
 }
 
 /// The CSV columns: the header fields, then the union of every kind's payload fields.
 /// A record fills the columns it has; nested levels are written as JSON text.
 pub const CSV_COLUMNS: &[&str] = &[
-    "type", "token_id", "global_tick_id", "exchange_ts_ns", "receive_ts_ns", "side", "aggressor",
-    "action", "price", "quantity", "bid_price", "bid_quantity", "ask_price", "ask_quantity",
-    "trade_id", "order_id", "update_id", "first_update_id", "last_update_id", "prev_update_id",
-    "last_in_message", "sequence", "open_interest", "mark_price", "index_price", "funding_rate",
-    "next_funding_ts_ns", "chunk", "last_chunk", "bids", "asks", "reason", "expected", "received",
-    "lost", "venue", "raw_symbol", "price_exponent", "quantity_exponent", "instrument_class",
-    "tick_size", "lot_size", "symbol_id", "expiration_ns", "flags", "type_id",
+    "type",
+    "token_id",
+    "global_tick_id",
+    "exchange_ts_ns",
+    "receive_ts_ns",
+    "side",
+    "aggressor",
+    "action",
+    "price",
+    "quantity",
+    "bid_price",
+    "bid_quantity",
+    "ask_price",
+    "ask_quantity",
+    "trade_id",
+    "order_id",
+    "update_id",
+    "first_update_id",
+    "last_update_id",
+    "prev_update_id",
+    "last_in_message",
+    "sequence",
+    "open_interest",
+    "mark_price",
+    "index_price",
+    "funding_rate",
+    "next_funding_ts_ns",
+    "chunk",
+    "last_chunk",
+    "bids",
+    "asks",
+    "reason",
+    "expected",
+    "received",
+    "lost",
+    "venue",
+    "raw_symbol",
+    "price_exponent",
+    "quantity_exponent",
+    "instrument_class",
+    "tick_size",
+    "lot_size",
+    "symbol_id",
+    "expiration_ns",
+    "flags",
+    "type_id",
 ];
 
 pub fn csv_header() -> String {
@@ -169,7 +233,11 @@ pub fn csv(view: &RecordView<'_>, scale: Scale) -> String {
             Some(v) => v.to_string(),
         }
     };
-    CSV_COLUMNS.iter().map(|c| cell(c)).collect::<Vec<_>>().join(",")
+    CSV_COLUMNS
+        .iter()
+        .map(|c| cell(c))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// RFC 4180 quoting where needed.
@@ -189,22 +257,92 @@ mod tests {
     fn every_payload_field_has_a_csv_column() {
         // A rendered field without a column would silently vanish from CSV output.
         use chronicle_protocol::*;
-        let levels = [Level { price: 1, quantity: 2 }];
+        let levels = [Level {
+            price: 1,
+            quantity: 2,
+        }];
         let bodies = [
-            Body::Trade(Trade { aggressor: Side::Bid, flags: 0, price: 1, quantity: 1, trade_id: 1 }),
-            Body::BookSnapshot(BookSnapshot { update_id: 1, chunk: 0, flags: 1, bid_count: 1, ask_count: 0, levels: Levels::Slice(&levels) }),
-            Body::Definition(Definition { venue: FixedStr::new("v", "x").unwrap(), raw_symbol: FixedStr::default(), price_exponent: -1, quantity_exponent: 0, instrument_class: b'F', tick_size: 1, lot_size: 1, symbol_id: 1, expiration_ns: 0 }),
-            Body::Order(Order { action: OrderAction::Add, side: Side::Ask, flags: 0, price: 1, quantity: 1, order_id: 1, sequence: 1 }),
-            Body::OpenInterest(OpenInterest { open_interest: 1, mark_price: 1, index_price: UNDEF, funding_rate_e9: 1, next_funding_ts_ns: 0 }),
-            Body::Gap(Gap { reason: GapReason::SequenceBreak, expected: 1, received: 3, lost: 0 }),
-            Body::LevelUpdate(LevelUpdate { side: Side::Bid, flags: 1, price: 1, quantity: 0, first_update_id: 1, last_update_id: 2, prev_update_id: 0 }),
-            Body::Bbo(Bbo { bid_price: 1, bid_quantity: 1, ask_price: UNDEF, ask_quantity: UNDEF, update_id: 1 }),
+            Body::Trade(Trade {
+                aggressor: Side::Bid,
+                flags: 0,
+                price: 1,
+                quantity: 1,
+                trade_id: 1,
+            }),
+            Body::BookSnapshot(BookSnapshot {
+                update_id: 1,
+                chunk: 0,
+                flags: 1,
+                bid_count: 1,
+                ask_count: 0,
+                levels: Levels::Slice(&levels),
+            }),
+            Body::Definition(Definition {
+                venue: FixedStr::new("v", "x").unwrap(),
+                raw_symbol: FixedStr::default(),
+                price_exponent: -1,
+                quantity_exponent: 0,
+                instrument_class: b'F',
+                tick_size: 1,
+                lot_size: 1,
+                symbol_id: 1,
+                expiration_ns: 0,
+            }),
+            Body::Order(Order {
+                action: OrderAction::Add,
+                side: Side::Ask,
+                flags: 0,
+                price: 1,
+                quantity: 1,
+                order_id: 1,
+                sequence: 1,
+            }),
+            Body::OpenInterest(OpenInterest {
+                open_interest: 1,
+                mark_price: 1,
+                index_price: UNDEF,
+                funding_rate_e9: 1,
+                next_funding_ts_ns: 0,
+            }),
+            Body::Gap(Gap {
+                reason: GapReason::SequenceBreak,
+                expected: 1,
+                received: 3,
+                lost: 0,
+            }),
+            Body::LevelUpdate(LevelUpdate {
+                side: Side::Bid,
+                flags: 1,
+                price: 1,
+                quantity: 0,
+                first_update_id: 1,
+                last_update_id: 2,
+                prev_update_id: 0,
+            }),
+            Body::Bbo(Bbo {
+                bid_price: 1,
+                bid_quantity: 1,
+                ask_price: UNDEF,
+                ask_quantity: UNDEF,
+                update_id: 1,
+            }),
             Body::Heartbeat(Heartbeat { sequence: 1 }),
         ];
         for body in bodies {
-            let bytes = Record { meta: Meta::default(), body }.to_vec().unwrap();
+            let bytes = Record {
+                meta: Meta::default(),
+                body,
+            }
+            .to_vec()
+            .unwrap();
             let view = RecordView::parse(&bytes).unwrap();
-            for (k, _) in fields(&view, Scale { price_exponent: -1, quantity_exponent: -3 }) {
+            for (k, _) in fields(
+                &view,
+                Scale {
+                    price_exponent: -1,
+                    quantity_exponent: -3,
+                },
+            ) {
                 assert!(CSV_COLUMNS.contains(&k), "{k} has no CSV column");
             }
         }
@@ -214,13 +352,27 @@ mod tests {
     fn renders_exact_decimals() {
         use chronicle_protocol::*;
         let bytes = Record {
-            meta: Meta { token_id: 1, global_tick_id: 2, exchange_ts_ns: 3, receive_ts_ns: 4 },
-            body: Body::Trade(Trade { aggressor: Side::Ask, flags: 0, price: 618003, quantity: 6, trade_id: 9 }),
+            meta: Meta {
+                token_id: 1,
+                global_tick_id: 2,
+                exchange_ts_ns: 3,
+                receive_ts_ns: 4,
+            },
+            body: Body::Trade(Trade {
+                aggressor: Side::Ask,
+                flags: 0,
+                price: 618003,
+                quantity: 6,
+                trade_id: 9,
+            }),
         }
         .to_vec()
         .unwrap();
         let view = RecordView::parse(&bytes).unwrap();
-        let s = Scale { price_exponent: -1, quantity_exponent: -3 };
+        let s = Scale {
+            price_exponent: -1,
+            quantity_exponent: -3,
+        };
         assert_eq!(
             jsonl(&view, s),
             r#"{"type":"trade","token_id":1,"global_tick_id":2,"exchange_ts_ns":3,"receive_ts_ns":4,"aggressor":"sell","price":"61800.3","quantity":"0.006","trade_id":9}"#

@@ -11,10 +11,18 @@ use std::path::{Path, PathBuf};
 /// The result of verifying one segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Ok { records: u64, bytes: u64 },
+    Ok {
+        records: u64,
+        bytes: u64,
+    },
     /// Valid up to `valid_end`; the rest is an interrupted append that the next writer
     /// (or `chronicle repair`) cuts back. No acknowledged record is lost.
-    TornTail { records: u64, valid_end: u64, file_len: u64, reason: String },
+    TornTail {
+        records: u64,
+        valid_end: u64,
+        file_len: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -24,7 +32,9 @@ pub struct Report {
 
 impl Report {
     pub fn torn(&self) -> impl Iterator<Item = &(PathBuf, Verdict)> {
-        self.files.iter().filter(|(_, v)| matches!(v, Verdict::TornTail { .. }))
+        self.files
+            .iter()
+            .filter(|(_, v)| matches!(v, Verdict::TornTail { .. }))
     }
 }
 
@@ -75,9 +85,21 @@ fn verify_segment(path: &Path) -> Result<Verdict, StorageError> {
         records += 1;
         if let Some(e) = entries.peek() {
             let ts = f.record.meta.exchange_ts_ns;
-            block = (block.0 + frame_len(f.record.bytes.len()) as u64, block.1 + 1, block.2.min(ts), block.3.max(ts));
+            block = (
+                block.0 + frame_len(f.record.bytes.len()) as u64,
+                block.1 + 1,
+                block.2.min(ts),
+                block.3.max(ts),
+            );
             if f.offset + frame_len(f.record.bytes.len()) as u64 == e.end() {
-                if (block.0, block.1, block.2, block.3) != (e.len as u64, e.records, e.min_exchange_ts, e.max_exchange_ts) {
+                if (block.0, block.1, block.2, block.3)
+                    != (
+                        e.len as u64,
+                        e.records,
+                        e.min_exchange_ts,
+                        e.max_exchange_ts,
+                    )
+                {
                     return Err(StorageError::Corrupt {
                         path: part.paths.index.clone(),
                         offset: e.offset,
@@ -89,7 +111,9 @@ fn verify_segment(path: &Path) -> Result<Verdict, StorageError> {
             }
         }
     }
-    let end = frames.end().map_err(|(offset, reason)| seg.corrupt(offset, reason))?;
+    let end = frames
+        .end()
+        .map_err(|(offset, reason)| seg.corrupt(offset, reason))?;
     if let Some(e) = entries.next() {
         return Err(StorageError::Corrupt {
             path: part.paths.index.clone(),
@@ -102,14 +126,25 @@ fn verify_segment(path: &Path) -> Result<Verdict, StorageError> {
         if meta.records != records {
             return Err(StorageError::Invalid {
                 path: part.paths.meta.clone(),
-                reason: format!("meta.json says {} records, the segment holds {records}", meta.records),
+                reason: format!(
+                    "meta.json says {} records, the segment holds {records}",
+                    meta.records
+                ),
             });
         }
     }
     // The range iterator must agree with the plain scan (it is what `cat` uses).
     debug_assert_eq!(part.frames(TimeRange::ALL).count() as u64, records);
     Ok(match end {
-        ScanEnd::Clean { end } => Verdict::Ok { records, bytes: end },
-        ScanEnd::TornTail { valid_end, reason } => Verdict::TornTail { records, valid_end, file_len, reason },
+        ScanEnd::Clean { end } => Verdict::Ok {
+            records,
+            bytes: end,
+        },
+        ScanEnd::TornTail { valid_end, reason } => Verdict::TornTail {
+            records,
+            valid_end,
+            file_len,
+            reason,
+        },
     })
 }

@@ -146,7 +146,9 @@ impl TimeIndex {
         let version = u16::from_le_bytes([b[8], b[9]]);
         let entry_len = u16::from_le_bytes([b[10], b[11]]) as usize;
         if version != VERSION || entry_len != ENTRY_LEN {
-            return Err(bad(format!("version {version} / entry length {entry_len} not supported")));
+            return Err(bad(format!(
+                "version {version} / entry length {entry_len} not supported"
+            )));
         }
         let block_bytes = u32::from_le_bytes(b[12..16].try_into().expect("4"));
         let mut entries: Vec<IndexEntry> = Vec::with_capacity((b.len() - HEADER_LEN) / ENTRY_LEN);
@@ -156,7 +158,8 @@ impl TimeIndex {
             let Some(e) = IndexEntry::decode(&b[at..at + ENTRY_LEN]) else {
                 break;
             };
-            if e.offset != expect_offset || e.records == 0 || e.min_exchange_ts > e.max_exchange_ts {
+            if e.offset != expect_offset || e.records == 0 || e.min_exchange_ts > e.max_exchange_ts
+            {
                 return Err(StorageError::Corrupt {
                     path: path.to_owned(),
                     offset: at as u64,
@@ -213,7 +216,8 @@ impl IndexFile {
             .create_new(true)
             .open(path)
             .map_err(io_at(path))?;
-        file.write_all(&encode_header(block_bytes)).map_err(io_at(path))?;
+        file.write_all(&encode_header(block_bytes))
+            .map_err(io_at(path))?;
         Ok(Self {
             path: path.to_owned(),
             file,
@@ -222,13 +226,20 @@ impl IndexFile {
     }
 
     /// Rewrites the index with `entries` (after a repair or a rebuild) and keeps it open.
-    pub fn rewrite(path: &Path, block_bytes: u32, entries: &[IndexEntry]) -> Result<Self, StorageError> {
+    pub fn rewrite(
+        path: &Path,
+        block_bytes: u32,
+        entries: &[IndexEntry],
+    ) -> Result<Self, StorageError> {
         let mut b = encode_header(block_bytes).to_vec();
         for e in entries {
             b.extend_from_slice(&e.encode());
         }
         crate::fsutil::write_atomic(path, &b)?;
-        let file = OpenOptions::new().append(true).open(path).map_err(io_at(path))?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io_at(path))?;
         Ok(Self {
             path: path.to_owned(),
             file,
@@ -242,7 +253,9 @@ impl IndexFile {
 
     /// Call only after the segment bytes the pending entries cover are durable.
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        self.file.write_all(&self.pending).map_err(io_at(&self.path))?;
+        self.file
+            .write_all(&self.pending)
+            .map_err(io_at(&self.path))?;
         self.pending.clear();
         self.file.sync_data().map_err(io_at(&self.path))
     }

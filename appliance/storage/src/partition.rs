@@ -108,7 +108,11 @@ impl PartitionWriter {
     /// Opens the partition in `dir`, creating it if needed. An existing segment must carry
     /// the same identity; its torn tail (if any) is cut back and its index rebuilt. `meta`
     /// gives identity and policy; its counters are recomputed from the segment.
-    pub fn open(dir: &Path, header: SegmentHeader, mut meta: PartitionMeta) -> Result<Self, StorageError> {
+    pub fn open(
+        dir: &Path,
+        header: SegmentHeader,
+        mut meta: PartitionMeta,
+    ) -> Result<Self, StorageError> {
         let paths = PartitionPaths::new(dir);
         create_dir_durable(&paths.dir.join(INDEX_DIR))?;
         meta.records = 0;
@@ -123,9 +127,8 @@ impl PartitionWriter {
         if !paths.segment.exists() {
             return Ok(Self {
                 segment: SegmentWriter::create(&paths.segment, header)?,
-                index: IndexFile::create(&paths.index, DEFAULT_BLOCK_BYTES).or_else(|_| {
-                    IndexFile::rewrite(&paths.index, DEFAULT_BLOCK_BYTES, &[])
-                })?,
+                index: IndexFile::create(&paths.index, DEFAULT_BLOCK_BYTES)
+                    .or_else(|_| IndexFile::rewrite(&paths.index, DEFAULT_BLOCK_BYTES, &[]))?,
                 paths,
                 builder,
                 stats,
@@ -133,8 +136,19 @@ impl PartitionWriter {
         }
         let (segment, _repair) = SegmentWriter::open_append(&paths.segment)?;
         let same = |a: &SegmentHeader, b: &SegmentHeader| {
-            (a.symbol_id, a.token_id, a.date, a.price_exponent, a.quantity_exponent)
-                == (b.symbol_id, b.token_id, b.date, b.price_exponent, b.quantity_exponent)
+            (
+                a.symbol_id,
+                a.token_id,
+                a.date,
+                a.price_exponent,
+                a.quantity_exponent,
+            ) == (
+                b.symbol_id,
+                b.token_id,
+                b.date,
+                b.price_exponent,
+                b.quantity_exponent,
+            )
         };
         if !same(&segment.header, &header) {
             return Err(StorageError::Invalid {

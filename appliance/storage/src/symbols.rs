@@ -66,10 +66,11 @@ impl DimSymbol {
         let path = Self::path_in(data_dir);
         let rows = match std::fs::read(&path) {
             Ok(b) => {
-                let body: FileBody = serde_json::from_slice(&b).map_err(|e| StorageError::Invalid {
-                    path: path.clone(),
-                    reason: format!("dim_symbol: {e}"),
-                })?;
+                let body: FileBody =
+                    serde_json::from_slice(&b).map_err(|e| StorageError::Invalid {
+                        path: path.clone(),
+                        reason: format!("dim_symbol: {e}"),
+                    })?;
                 if body.format != FORMAT {
                     return Err(StorageError::Invalid {
                         path,
@@ -123,7 +124,13 @@ impl DimSymbol {
         }
         let row = SymbolRow {
             symbol_id: self.rows.iter().map(|r| r.symbol_id).max().unwrap_or(0) + 1,
-            symbol_version_id: self.rows.iter().map(|r| r.symbol_version_id).max().unwrap_or(0) + 1,
+            symbol_version_id: self
+                .rows
+                .iter()
+                .map(|r| r.symbol_version_id)
+                .max()
+                .unwrap_or(0)
+                + 1,
             venue: venue.to_owned(),
             raw_symbol: raw_symbol.to_owned(),
             symbol_code: default_code(raw_symbol),
@@ -132,7 +139,11 @@ impl DimSymbol {
         };
         self.rows.push(row.clone());
         self.rows.sort_by(|a, b| {
-            (&a.venue, &a.raw_symbol, a.valid_from_ns).cmp(&(&b.venue, &b.raw_symbol, b.valid_from_ns))
+            (&a.venue, &a.raw_symbol, a.valid_from_ns).cmp(&(
+                &b.venue,
+                &b.raw_symbol,
+                b.valid_from_ns,
+            ))
         });
         self.dirty = true;
         Ok(row)

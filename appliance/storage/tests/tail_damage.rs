@@ -2,7 +2,9 @@
 //! that names its offset.
 
 use chronicle_protocol::*;
-use chronicle_storage::segment::{scan, ScanEnd, Segment, SegmentHeader, SegmentWriter, HEADER_LEN};
+use chronicle_storage::segment::{
+    scan, ScanEnd, Segment, SegmentHeader, SegmentWriter, HEADER_LEN,
+};
 use chronicle_storage::StorageError;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -21,13 +23,54 @@ fn header() -> SegmentHeader {
 
 /// Records of several kinds and lengths, so that frames are not all alike.
 fn record(i: u64) -> Vec<u8> {
-    let meta = Meta { token_id: 7, global_tick_id: i + 1, exchange_ts_ns: 1_000 + i, receive_ts_ns: 2_000 + i };
-    let levels = [Level { price: 618_003, quantity: 5 }, Level { price: 618_004, quantity: 9 }];
+    let meta = Meta {
+        token_id: 7,
+        global_tick_id: i + 1,
+        exchange_ts_ns: 1_000 + i,
+        receive_ts_ns: 2_000 + i,
+    };
+    let levels = [
+        Level {
+            price: 618_003,
+            quantity: 5,
+        },
+        Level {
+            price: 618_004,
+            quantity: 9,
+        },
+    ];
     let body = match i % 4 {
-        0 => Body::Trade(Trade { aggressor: Side::Bid, flags: 0, price: 618_000 + i as i64, quantity: 6, trade_id: i }),
-        1 => Body::Bbo(Bbo { bid_price: 1, bid_quantity: 2, ask_price: 3, ask_quantity: 4, update_id: i }),
-        2 => Body::LevelUpdate(LevelUpdate { side: Side::Ask, flags: 1, price: 5, quantity: 0, first_update_id: i, last_update_id: i, prev_update_id: i - 1 }),
-        _ => Body::BookSnapshot(BookSnapshot { update_id: i, chunk: 0, flags: 1, bid_count: 1, ask_count: 1, levels: Levels::Slice(&levels) }),
+        0 => Body::Trade(Trade {
+            aggressor: Side::Bid,
+            flags: 0,
+            price: 618_000 + i as i64,
+            quantity: 6,
+            trade_id: i,
+        }),
+        1 => Body::Bbo(Bbo {
+            bid_price: 1,
+            bid_quantity: 2,
+            ask_price: 3,
+            ask_quantity: 4,
+            update_id: i,
+        }),
+        2 => Body::LevelUpdate(LevelUpdate {
+            side: Side::Ask,
+            flags: 1,
+            price: 5,
+            quantity: 0,
+            first_update_id: i,
+            last_update_id: i,
+            prev_update_id: i - 1,
+        }),
+        _ => Body::BookSnapshot(BookSnapshot {
+            update_id: i,
+            chunk: 0,
+            flags: 1,
+            bid_count: 1,
+            ask_count: 1,
+            levels: Levels::Slice(&levels),
+        }),
     };
     Record { meta, body }.to_vec().unwrap()
 }
@@ -42,7 +85,9 @@ fn segment(dir: &Path, n: u64) -> (PathBuf, Vec<u8>, Vec<u64>) {
 }
 
 fn ticks(bytes: &[u8]) -> Vec<u64> {
-    chronicle_storage::segment::FrameIter::new(bytes, HEADER_LEN).map(|f| f.record.meta.global_tick_id).collect()
+    chronicle_storage::segment::FrameIter::new(bytes, HEADER_LEN)
+        .map(|f| f.record.meta.global_tick_id)
+        .collect()
 }
 
 #[test]
@@ -52,10 +97,23 @@ fn truncating_the_last_record_at_every_byte_recovers_the_prefix() {
     let last = *offsets.last().unwrap() as usize;
     for cut in last..bytes.len() {
         let b = &bytes[..cut];
-        let expected_end = ScanEnd::TornTail { valid_end: last as u64, reason: String::new() };
+        let expected_end = ScanEnd::TornTail {
+            valid_end: last as u64,
+            reason: String::new(),
+        };
         match scan(b, HEADER_LEN).unwrap() {
-            ScanEnd::Clean { end } => assert_eq!((cut, end as usize), (last, last), "clean only at the boundary"),
-            ScanEnd::TornTail { valid_end, .. } => assert_eq!(ScanEnd::TornTail { valid_end, reason: String::new() }, expected_end),
+            ScanEnd::Clean { end } => assert_eq!(
+                (cut, end as usize),
+                (last, last),
+                "clean only at the boundary"
+            ),
+            ScanEnd::TornTail { valid_end, .. } => assert_eq!(
+                ScanEnd::TornTail {
+                    valid_end,
+                    reason: String::new()
+                },
+                expected_end
+            ),
         }
         assert_eq!(ticks(b), (1..=19).collect::<Vec<_>>(), "cut at {cut}");
     }
@@ -88,10 +146,17 @@ fn open_append_cuts_a_torn_tail_keeps_it_aside_and_continues() {
     let (mut w, repair) = SegmentWriter::open_append(&path).unwrap();
     let repair = repair.expect("a torn tail was cut");
     assert_eq!(repair.cut_at, last);
-    assert_eq!(std::fs::read(&repair.saved_to).unwrap(), &bytes[last as usize..bytes.len() - 3]);
+    assert_eq!(
+        std::fs::read(&repair.saved_to).unwrap(),
+        &bytes[last as usize..bytes.len() - 3]
+    );
     w.append(&record(9)).unwrap();
     w.sync().unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), bytes, "the re-appended record restores the same bytes");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the re-appended record restores the same bytes"
+    );
 }
 
 #[test]
@@ -111,7 +176,10 @@ fn a_bad_header_is_named() {
     std::fs::write(&path, &bytes).unwrap();
     let err = Segment::open(&path).err().expect("checksum catches it");
     assert!(matches!(err, StorageError::BadHeader { .. }));
-    assert!(err.to_string().contains("book.q") && err.to_string().contains("checksum"), "{err}");
+    assert!(
+        err.to_string().contains("book.q") && err.to_string().contains("checksum"),
+        "{err}"
+    );
     std::fs::write(&path, b"").unwrap();
     assert!(Segment::open(&path).is_err());
 }

@@ -6,17 +6,25 @@ use std::process::{Command, Output};
 
 /// `../shared/data/` beside the repository; `None` (and a loud note) where it is absent.
 pub fn shared_data(file: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(file);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(file);
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("SKIP: {} is absent; this test needs ../shared/data beside the repository", p.display());
+        eprintln!(
+            "SKIP: {} is absent; this test needs ../shared/data beside the repository",
+            p.display()
+        );
         None
     }
 }
 
 pub fn chronicle(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_chronicle")).args(args).output().expect("run chronicle");
+    let out = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .args(args)
+        .output()
+        .expect("run chronicle");
     out
 }
 

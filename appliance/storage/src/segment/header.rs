@@ -74,10 +74,16 @@ impl SegmentHeader {
         venue.copy_from_slice(&b[32..56]);
         let mut code = [0u8; 40];
         code.copy_from_slice(&b[56..96]);
-        let venue = FixedStr::new("venue", std::str::from_utf8(trim_nul(&venue)).map_err(|_| "venue is not ASCII")?)
-            .map_err(|e| e.to_string())?;
-        let symbol_code = FixedStr::new("symbol_code", std::str::from_utf8(trim_nul(&code)).map_err(|_| "symbol code is not ASCII")?)
-            .map_err(|e| e.to_string())?;
+        let venue = FixedStr::new(
+            "venue",
+            std::str::from_utf8(trim_nul(&venue)).map_err(|_| "venue is not ASCII")?,
+        )
+        .map_err(|e| e.to_string())?;
+        let symbol_code = FixedStr::new(
+            "symbol_code",
+            std::str::from_utf8(trim_nul(&code)).map_err(|_| "symbol code is not ASCII")?,
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Self {
             price_exponent: pe,
             quantity_exponent: qe,

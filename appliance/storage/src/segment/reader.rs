@@ -62,7 +62,9 @@ impl Segment {
 
     /// Checks every frame. Corruption before the tail is an error naming the offset.
     pub fn scan(&self) -> Result<ScanEnd, StorageError> {
-        self.frames().end().map_err(|(offset, reason)| self.corrupt(offset, reason))
+        self.frames()
+            .end()
+            .map_err(|(offset, reason)| self.corrupt(offset, reason))
     }
 
     pub fn corrupt(&self, offset: u64, reason: String) -> StorageError {
