@@ -69,7 +69,8 @@ pub(crate) fn log2_q16(x: i64) -> i32 {
         return 0;
     }
     let x = x as u64;
-    let int_part = 63 - x.leading_zeros(); // floor(log2 x), 1..=62
+    // floor(log2 x), 1..=62.
+    let int_part = 63 - x.leading_zeros();
     // Mantissa m in [2^62, 2^63): x scaled so its top bit sits at bit 62.
     let mut m: u128 = if int_part <= 62 {
         (x as u128) << (62 - int_part)

@@ -164,8 +164,16 @@ pub(crate) fn encode_state(s: &EngineState, event_log_offset: u64) -> [u8; SNAPS
     put(&mut b, l::MAGIC, &MAGIC);
     put(&mut b, l::VERSION, &SCHEMA_VERSION.to_le_bytes());
     put(&mut b, l::TYPE, &SNAPSHOT_TYPE_TOKEN_ENGINE.to_le_bytes());
-    put(&mut b, l::GLOBAL_TICK_ID, &s.progress.global_tick_id.to_le_bytes());
-    put(&mut b, l::EXCHANGE_TS, &s.progress.exchange_ts_ns.to_le_bytes());
+    put(
+        &mut b,
+        l::GLOBAL_TICK_ID,
+        &s.progress.global_tick_id.to_le_bytes(),
+    );
+    put(
+        &mut b,
+        l::EXCHANGE_TS,
+        &s.progress.exchange_ts_ns.to_le_bytes(),
+    );
     put(&mut b, l::TOKEN_ID, &s.progress.token_id.to_le_bytes());
     put(&mut b, l::EVENT_LOG_OFFSET, &event_log_offset.to_le_bytes());
 
@@ -182,9 +190,17 @@ pub(crate) fn encode_state(s: &EngineState, event_log_offset: u64) -> [u8; SNAPS
     put(&mut b, l::HEAT_SCORE, &h.score.to_le_bytes());
     b[l::HEAT_WINDOW_MODE] = h.window as u8;
     put(&mut b, l::HEAT_ROLLING_SUM, &h.rolling_sum.to_le_bytes());
-    put(&mut b, l::HEAT_ROLLING_COUNT, &h.rolling_count.to_le_bytes());
+    put(
+        &mut b,
+        l::HEAT_ROLLING_COUNT,
+        &h.rolling_count.to_le_bytes(),
+    );
     put(&mut b, l::HEAT_HYSTERESIS, &h.hysteresis.to_le_bytes());
-    put(&mut b, l::HEAT_LAST_UPDATE, &h.last_update_tick.to_le_bytes());
+    put(
+        &mut b,
+        l::HEAT_LAST_UPDATE,
+        &h.last_update_tick.to_le_bytes(),
+    );
     for (i, v) in h.ring.iter().enumerate() {
         put(&mut b, l::HEAT_RING + 4 * i, &v.to_le_bytes());
     }
@@ -193,19 +209,43 @@ pub(crate) fn encode_state(s: &EngineState, event_log_offset: u64) -> [u8; SNAPS
     b[l::TIER_VOLATILITY] = t.volatility;
     b[l::TIER_OI_DENSITY] = t.oi_density;
     b[l::TIER_LIQUIDITY] = t.liquidity;
-    put(&mut b, l::TIER_VOLATILITY_METRIC, &t.volatility_metric.to_le_bytes());
-    put(&mut b, l::TIER_OI_DENSITY_METRIC, &t.oi_density_metric.to_le_bytes());
-    put(&mut b, l::TIER_LIQUIDITY_METRIC, &t.liquidity_metric.to_le_bytes());
+    put(
+        &mut b,
+        l::TIER_VOLATILITY_METRIC,
+        &t.volatility_metric.to_le_bytes(),
+    );
+    put(
+        &mut b,
+        l::TIER_OI_DENSITY_METRIC,
+        &t.oi_density_metric.to_le_bytes(),
+    );
+    put(
+        &mut b,
+        l::TIER_LIQUIDITY_METRIC,
+        &t.liquidity_metric.to_le_bytes(),
+    );
     put(&mut b, l::TIER_HYSTERESIS, &t.hysteresis.to_le_bytes());
-    put(&mut b, l::TIER_LAST_UPDATE, &t.last_update_tick.to_le_bytes());
+    put(
+        &mut b,
+        l::TIER_LAST_UPDATE,
+        &t.last_update_tick.to_le_bytes(),
+    );
 
     let g = &s.trigger;
     put(&mut b, l::TRIGGER_SCORE, &g.score.to_le_bytes());
-    put(&mut b, l::TRIGGER_LIQUIDITY_STRESS, &g.liquidity_stress.to_le_bytes());
+    put(
+        &mut b,
+        l::TRIGGER_LIQUIDITY_STRESS,
+        &g.liquidity_stress.to_le_bytes(),
+    );
     put(&mut b, l::TRIGGER_COMPRESSION, &g.compression.to_le_bytes());
     put(&mut b, l::TRIGGER_DIVERGENCE, &g.divergence.to_le_bytes());
     put(&mut b, l::TRIGGER_OI_VELOCITY, &g.oi_velocity.to_le_bytes());
-    put(&mut b, l::TRIGGER_LAST_UPDATE, &g.last_update_tick.to_le_bytes());
+    put(
+        &mut b,
+        l::TRIGGER_LAST_UPDATE,
+        &g.last_update_tick.to_le_bytes(),
+    );
 
     for (base, bar) in [(l::OHLC_1M, &s.bar_1m), (l::OHLC_5M, &s.bar_5m)] {
         put(&mut b, base + l::BAR_BUCKET, &bar.bucket.to_le_bytes());
@@ -384,7 +424,10 @@ pub fn validate(s: &EngineState) -> Result<(), SnapshotError> {
         return Err(out_of_range("fsm.reason_flags", f.reason_flags));
     }
     if f.price_shift() > MAX_PRICE_SHIFT {
-        return Err(out_of_range("fsm.reason_flags.price_shift", f.price_shift()));
+        return Err(out_of_range(
+            "fsm.reason_flags.price_shift",
+            f.price_shift(),
+        ));
     }
     if f.tier_state > MAX_TIER {
         return Err(out_of_range("fsm.tier_state", f.tier_state));
@@ -436,9 +479,24 @@ pub fn validate(s: &EngineState) -> Result<(), SnapshotError> {
             return Err(out_of_range(name, tier));
         }
     }
-    in_range("tier.volatility_metric", t.volatility_metric, 0, RANGE_PPM_MAX)?;
-    in_range("tier.oi_density_metric", t.oi_density_metric, 0, 63 << 16 | 0xFFFF)?;
-    in_range("tier.liquidity_metric", t.liquidity_metric, 0, SPREAD_PPB_MAX)?;
+    in_range(
+        "tier.volatility_metric",
+        t.volatility_metric,
+        0,
+        RANGE_PPM_MAX,
+    )?;
+    in_range(
+        "tier.oi_density_metric",
+        t.oi_density_metric,
+        0,
+        (63 << 16) | 0xFFFF,
+    )?;
+    in_range(
+        "tier.liquidity_metric",
+        t.liquidity_metric,
+        0,
+        SPREAD_PPB_MAX,
+    )?;
     ensure(
         t.last_update_tick <= p.global_tick_id,
         "tier.last_update_tick is after the last applied tick",
@@ -448,7 +506,12 @@ pub fn validate(s: &EngineState) -> Result<(), SnapshotError> {
     in_range("trigger.score", g.score, 0, SCORE_MAX)?;
     in_range("trigger.liquidity_stress", g.liquidity_stress, 0, SCORE_MAX)?;
     in_range("trigger.compression", g.compression, 0, SCORE_MAX)?;
-    in_range("trigger.divergence", g.divergence, -MOVE_PPM_MAX, MOVE_PPM_MAX)?;
+    in_range(
+        "trigger.divergence",
+        g.divergence,
+        -MOVE_PPM_MAX,
+        MOVE_PPM_MAX,
+    )?;
     in_range(
         "trigger.oi_velocity",
         g.oi_velocity,
@@ -463,7 +526,10 @@ pub fn validate(s: &EngineState) -> Result<(), SnapshotError> {
     // Neutral parts must be neutral.
     if f.has(flags::NO_OPEN_INTEREST) {
         ensure(
-            t.oi_density == 0 && t.oi_density_metric == 0 && g.oi_velocity == 0 && g.divergence == 0,
+            t.oi_density == 0
+                && t.oi_density_metric == 0
+                && g.oi_velocity == 0
+                && g.divergence == 0,
             "open-interest fields must be 0 while no open interest was seen",
         )?;
     }
@@ -694,7 +760,10 @@ mod tests {
 
         let mut b = good;
         b[0] = b'X';
-        assert!(matches!(decode_state(&b), Err(SnapshotError::BadMagic { .. })));
+        assert!(matches!(
+            decode_state(&b),
+            Err(SnapshotError::BadMagic { .. })
+        ));
 
         let mut b = good;
         b[4] = 2;
@@ -705,7 +774,10 @@ mod tests {
 
         let mut b = good;
         b[6] = 9;
-        assert_eq!(decode_state(&b), Err(SnapshotError::UnknownType { found: 9 }));
+        assert_eq!(
+            decode_state(&b),
+            Err(SnapshotError::UnknownType { found: 9 })
+        );
 
         // Every byte outside the checksum field is covered by it.
         for i in (0..SNAPSHOT_LEN).filter(|i| !(4..8).contains(i) && !(40..48).contains(i)) {
