@@ -2,6 +2,7 @@
 
 mod cat;
 mod import;
+mod state;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,27 @@ enum Command {
     /// Check every record of a segment, a partition or a tree. Exit 1 on corruption
     /// (naming file and offset), 2 if only torn tails were found, 0 if all is clean.
     Verify(verify::Args),
+    /// The tick engine over the stored logs.
+    #[command(subcommand)]
+    Engine(EngineCommand),
+    /// Engine snapshots.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+    /// Print a day's snapshot Merkle root and verify every snapshot of that day against it.
+    Audit(state::AuditArgs),
+}
+
+#[derive(Subcommand)]
+enum EngineCommand {
+    /// Bring every token's engine state up to date with its log (resume from the newest
+    /// valid snapshot, replay the rest, snapshot at each cadence boundary).
+    Run(state::RunArgs),
+}
+
+#[derive(Subcommand)]
+enum SnapshotCommand {
+    /// Print every field of a .snap file as JSON.
+    Inspect(state::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +53,9 @@ fn main() -> ExitCode {
         Command::Import(a) => import::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Verify(a) => verify::run(a),
+        Command::Engine(EngineCommand::Run(a)) => state::run(a),
+        Command::Snapshot(SnapshotCommand::Inspect(a)) => state::inspect(a),
+        Command::Audit(a) => state::audit_day(a),
     };
     match result {
         Ok(code) => code,

@@ -16,6 +16,16 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
 /// Replaces `path` with `bytes` atomically and durably: write a temporary sibling, fsync it,
 /// rename it over `path`, fsync the directory. A crash leaves the old or the new file whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    write_atomic_then(path, bytes, || Ok(()))
+}
+
+/// [`write_atomic`] that runs `before_rename` once the new content is durable but not yet
+/// visible (to record it elsewhere first, so nothing visible is ever unrecorded).
+pub fn write_atomic_then(
+    path: &Path,
+    bytes: &[u8],
+    before_rename: impl FnOnce() -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -33,6 +43,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
         .map_err(io_at(&tmp))?;
     f.write_all(bytes).map_err(io_at(&tmp))?;
     f.sync_all().map_err(io_at(&tmp))?;
+    before_rename()?;
     std::fs::rename(&tmp, path).map_err(io_at(path))?;
     fsync_dir(dir)
 }
