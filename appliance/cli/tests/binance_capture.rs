@@ -68,14 +68,18 @@ fn import_counts_dates_cat_and_verify() {
 
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut last_tick = 0;
+    let mut last_chunks_injected = 0;
     for date in ["2024-08-08", "2024-08-09"] {
         let part = data.join("v1/binance-usdm/btcusdt").join(date);
         let midnight = chronicle_storage::utc::parse_time("2024-08-09").unwrap();
         for line in chronicle_ok(&["cat", part.to_str().unwrap()]).lines() {
             let v: Value = serde_json::from_str(line).unwrap();
-            *counts
-                .entry(v["type"].as_str().unwrap().to_owned())
-                .or_default() += 1;
+            let mut kind = v["type"].as_str().unwrap().to_owned();
+            if v["injected"] == Value::Bool(true) {
+                kind.push_str(" (injected)");
+                last_chunks_injected += (v["last_chunk"] == Value::Bool(true)) as u64;
+            }
+            *counts.entry(kind).or_default() += 1;
             // Partitioned by exchange time, never receive time.
             let ts = v["exchange_ts_ns"].as_u64().unwrap();
             assert_eq!(ts >= midnight, date == "2024-08-09", "{line}");
@@ -96,7 +100,12 @@ fn import_counts_dates_cat_and_verify() {
     assert_eq!(counts["trade"], 21_313);
     assert_eq!(counts["bbo"], 66_089);
     assert_eq!(counts["level_update"], levels);
-    assert_eq!(counts["book_snapshot"], 1);
+    assert_eq!(counts["book_snapshot"], 1, "the venue's REST snapshot");
+    // The refinery's book, injected at each minute boundary after the book synced
+    // (23:55 … 00:00: six boundaries in a capture from 23:54:16 to 00:00:01); a deep book
+    // spans several chunk records, of which exactly one per injection is the last.
+    assert_eq!(last_chunks_injected, 6);
+    assert!(counts["book_snapshot (injected)"] >= 6);
     assert_eq!(counts["definition"], 2, "one per partition");
     assert!(
         !counts.contains_key("gap"),

@@ -23,7 +23,6 @@ pub enum ImportError {
     /// A value the protocol cannot carry (a symbol too long for its field, ...).
     #[error("cannot encode: {0}")]
     Encode(String),
-    /// Imports never append to a partition that exists: a re-run must not duplicate data.
-    #[error("{}: partition already exists; remove it or import into another data dir", .0.display())]
-    Exists(PathBuf),
+    #[error(transparent)]
+    Refinery(#[from] chronicle_etl::EtlError),
 }

@@ -6,7 +6,6 @@
 pub mod binance;
 pub mod dbn;
 mod error;
-mod resume;
 mod sink;
 mod source;
 

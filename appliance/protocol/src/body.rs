@@ -242,6 +242,9 @@ pub struct BookSnapshot<'a> {
 
 impl<'a> BookSnapshot<'a> {
     pub const FLAG_LAST_CHUNK: u16 = 1;
+    /// Made by chronicle's refinery from its reconstructed book (every 60 s), not sent by
+    /// the venue.
+    pub const FLAG_INJECTED: u16 = 2;
     pub(crate) const FIXED_LEN: usize = 48;
     /// Levels that fit one record.
     pub const MAX_LEVELS: usize = (MAX_RECORD_LEN - Self::FIXED_LEN) / 16;

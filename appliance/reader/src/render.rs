@@ -118,6 +118,10 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
                 "last_chunk",
                 json!(s.flags & chronicle_protocol::BookSnapshot::FLAG_LAST_CHUNK != 0),
             ),
+            (
+                "injected",
+                json!(s.flags & chronicle_protocol::BookSnapshot::FLAG_INJECTED != 0),
+            ),
             ("bids", scale.levels(s.bids())),
             ("asks", scale.levels(s.asks())),
         ]),
@@ -200,6 +204,7 @@ pub const CSV_COLUMNS: &[&str] = &[
     "next_funding_ts_ns",
     "chunk",
     "last_chunk",
+    "injected",
     "bids",
     "asks",
     "reason",

@@ -215,7 +215,20 @@ impl PartitionWriter {
         self.segment.end_offset()
     }
 
-    /// Makes every appended record durable; index entries only ever cover durable frames.
+    /// Frames appended but not yet written, and the segment offset where they start.
+    pub fn pending(&self) -> (u64, &[u8]) {
+        self.segment.pending()
+    }
+
+    /// Another writer (the O_DIRECT flush) made `pending()` durable: index entries may now
+    /// cover those frames.
+    pub fn mark_durable(&mut self) -> Result<(), StorageError> {
+        self.segment.mark_written();
+        self.index.sync()
+    }
+
+    /// Makes every appended record durable through the page cache; index entries only ever
+    /// cover durable frames.
     pub fn sync(&mut self) -> Result<(), StorageError> {
         self.segment.sync()?;
         self.index.sync()

@@ -8,11 +8,13 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Bytes buffered before a write(2); a flush writes whatever is buffered.
+/// Initial capacity of the pending buffer: it grows only past a flush's worth of records.
 const BUFFER_BYTES: usize = 1 << 20;
 
-/// Appends framed records to a `.q` segment through the page cache (import, tools, tests).
-/// The appliance's O_DIRECT writer produces the same bytes.
+/// Appends framed records to a `.q` segment. `append` only encodes into memory (no syscall:
+/// it is on the hot path); the bytes reach the file at `sync` (through the page cache, for
+/// import and tools) or through the appliance's O_DIRECT writer, which takes `pending()` and
+/// reports back with `mark_written()`.
 pub struct SegmentWriter {
     path: PathBuf,
     file: File,
@@ -99,10 +101,18 @@ impl SegmentWriter {
     pub fn append(&mut self, record: &[u8]) -> Result<u64, StorageError> {
         let offset = self.end_offset();
         encode_frame(record, &mut self.buf);
-        if self.buf.len() >= BUFFER_BYTES {
-            self.write_out()?;
-        }
         Ok(offset)
+    }
+
+    /// The frames not yet written, and the file offset where they start.
+    pub fn pending(&self) -> (u64, &[u8]) {
+        (self.written, &self.buf)
+    }
+
+    /// Another writer made `pending()` durable.
+    pub fn mark_written(&mut self) {
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
     }
 
     /// The offset just past the last appended frame.

@@ -1,0 +1,190 @@
+//! The refinery's L2 book per token, reconstructed from venue snapshots and level updates so
+//! that a book snapshot can be injected into the stream every 60 s (seed 004): a reader can
+//! then start mid-file without replaying the day.
+//!
+//! Static allocation: each side is a sorted array with a fixed capacity, reserved when the
+//! token is declared; updates never allocate. Best prices sit at the end of each array, where
+//! most updates land, so inserts and removals move few bytes. Past the capacity the worst
+//! level is dropped and counted (the far tail of a deep book, not the touch).
+
+use chronicle_protocol::{Body, BookSnapshot, GapReason, Level, LevelUpdate, Side};
+
+/// Levels kept per side.
+pub const MAX_LEVELS_PER_SIDE: usize = 8192;
+
+#[derive(Debug, Clone)]
+pub struct Book {
+    /// Ascending by price: best bid last.
+    bids: Vec<Level>,
+    /// Descending by price: best ask last.
+    asks: Vec<Level>,
+    /// The book is a faithful copy of the venue's: set by a complete venue snapshot, cleared
+    /// by a sequence gap.
+    synced: bool,
+    /// Venue update id the book is at (the last applied snapshot's or diff's).
+    pub update_id: u64,
+    /// Levels dropped because a side was full.
+    pub dropped_levels: u64,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Book {
+    pub fn new() -> Self {
+        Self {
+            bids: Vec::with_capacity(MAX_LEVELS_PER_SIDE),
+            asks: Vec::with_capacity(MAX_LEVELS_PER_SIDE),
+            synced: false,
+            update_id: 0,
+            dropped_levels: 0,
+        }
+    }
+
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Bids best first, then asks best first: the order of a book snapshot record.
+    pub fn levels(
+        &self,
+    ) -> (
+        impl Iterator<Item = Level> + '_,
+        impl Iterator<Item = Level> + '_,
+    ) {
+        (
+            self.bids.iter().rev().copied(),
+            self.asks.iter().rev().copied(),
+        )
+    }
+
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
+    }
+
+    /// Applies what a record says about the book.
+    pub fn apply(&mut self, body: &Body<'_>) {
+        match body {
+            Body::BookSnapshot(s) if s.flags & BookSnapshot::FLAG_INJECTED == 0 => {
+                if s.chunk == 0 {
+                    self.bids.clear();
+                    self.asks.clear();
+                    self.synced = false;
+                }
+                for l in s.bids() {
+                    self.set(Side::Bid, l.price, l.quantity);
+                }
+                for l in s.asks() {
+                    self.set(Side::Ask, l.price, l.quantity);
+                }
+                self.update_id = s.update_id;
+                self.synced = s.flags & BookSnapshot::FLAG_LAST_CHUNK != 0;
+            }
+            Body::LevelUpdate(LevelUpdate {
+                side,
+                price,
+                quantity,
+                last_update_id,
+                ..
+            }) => {
+                self.set(*side, *price, *quantity);
+                self.update_id = *last_update_id;
+            }
+            Body::Gap(g) if g.reason == GapReason::SequenceBreak => self.synced = false,
+            _ => {}
+        }
+    }
+
+    fn set(&mut self, side: Side, price: i64, quantity: i64) {
+        let (levels, better): (&mut Vec<Level>, fn(i64, i64) -> bool) = match side {
+            Side::Bid => (&mut self.bids, |a, b| a > b),
+            Side::Ask => (&mut self.asks, |a, b| a < b),
+            Side::None => return,
+        };
+        // Sorted worst → best; find the first level at or better than `price`.
+        let i = levels.partition_point(|l| better(price, l.price));
+        let exists = levels.get(i).is_some_and(|l| l.price == price);
+        match (exists, quantity) {
+            (true, 0) => {
+                levels.remove(i);
+            }
+            (true, q) => levels[i].quantity = q,
+            (false, 0) => {}
+            (false, q) => {
+                if levels.len() == MAX_LEVELS_PER_SIDE {
+                    if i == 0 {
+                        self.dropped_levels += 1;
+                        return; // worse than everything kept
+                    }
+                    levels.remove(0);
+                    self.dropped_levels += 1;
+                    levels.insert(i - 1, Level { price, quantity: q });
+                } else {
+                    levels.insert(i, Level { price, quantity: q });
+                }
+            }
+        }
+        debug_assert!(levels.len() <= MAX_LEVELS_PER_SIDE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lu(side: Side, price: i64, quantity: i64) -> Body<'static> {
+        Body::LevelUpdate(LevelUpdate {
+            side,
+            flags: 0,
+            price,
+            quantity,
+            first_update_id: 1,
+            last_update_id: 2,
+            prev_update_id: 0,
+        })
+    }
+
+    #[test]
+    fn keeps_sides_sorted_best_first() {
+        let mut b = Book::new();
+        for (s, p, q) in [
+            (Side::Bid, 100, 1),
+            (Side::Bid, 102, 2),
+            (Side::Bid, 101, 3),
+            (Side::Ask, 105, 1),
+            (Side::Ask, 103, 4),
+            (Side::Bid, 101, 0),
+            (Side::Ask, 104, 0),
+        ] {
+            b.apply(&lu(s, p, q));
+        }
+        let (bids, asks) = b.levels();
+        assert_eq!(
+            bids.map(|l| (l.price, l.quantity)).collect::<Vec<_>>(),
+            vec![(102, 2), (100, 1)]
+        );
+        assert_eq!(
+            asks.map(|l| (l.price, l.quantity)).collect::<Vec<_>>(),
+            vec![(103, 4), (105, 1)]
+        );
+        assert!(!b.synced());
+    }
+
+    #[test]
+    fn a_full_side_drops_its_worst_level_without_growing() {
+        let mut b = Book::new();
+        for p in 0..MAX_LEVELS_PER_SIDE as i64 + 10 {
+            b.apply(&lu(Side::Bid, 1_000 + p, 1));
+        }
+        assert_eq!(b.depth().0, MAX_LEVELS_PER_SIDE);
+        assert_eq!(b.dropped_levels, 10);
+        assert_eq!(
+            b.levels().0.next().unwrap().price,
+            1_000 + MAX_LEVELS_PER_SIDE as i64 + 9
+        );
+        assert_eq!(b.bids.capacity(), MAX_LEVELS_PER_SIDE, "never reallocated");
+    }
+}

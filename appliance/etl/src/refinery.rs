@@ -1,0 +1,420 @@
+use crate::book::{Book, MAX_LEVELS_PER_SIDE};
+use crate::resume::resume;
+use crate::EtlError;
+use chronicle_protocol::{
+    Body, BookSnapshot, Definition, FixedStr, Level, Levels, Meta, Record, MAX_RECORD_LEN,
+};
+use chronicle_storage::meta::{Completeness, PartitionMeta, Source};
+use chronicle_storage::partition::{partition_dir, PartitionWriter, SEGMENT_FILE};
+use chronicle_storage::segment::{frame_len, SegmentHeader};
+use chronicle_storage::symbols::DimSymbol;
+use chronicle_storage::utc;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use time::Date;
+
+/// Where a partition's late stream lives: `{date}/late/{book.q, meta.json, index/}`.
+pub const LATE_DIR: &str = "late";
+const NS_PER_DAY: u64 = 86_400_000_000_000;
+
+/// What happens to a record whose day closed (more than the grace after its midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatePolicy {
+    /// Counted and dropped: partitions stay immutable once closed.
+    Reject,
+    /// Written to the day's separate `late/` stream, outside the canonical log.
+    LateStream,
+}
+
+impl LatePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatePolicy::Reject => "reject",
+            LatePolicy::LateStream => "late_stream",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RefineryConfig {
+    pub data_dir: PathBuf,
+    pub source: Source,
+    /// Book snapshot injection period in exchange time (seed 004: 60 s); 0 disables it.
+    pub inject_every_ns: u64,
+    /// How long after midnight the previous day still takes records (seed 004: 1 h).
+    pub grace_ns: u64,
+    pub late_policy: LatePolicy,
+    /// Reopen existing partitions (the appliance restarting) instead of refusing (an import).
+    pub append_existing: bool,
+    /// Write a partition through the page cache once this many bytes are pending; `None`
+    /// leaves all writing to the caller's flush (the appliance's O_DIRECT path).
+    pub sync_every_bytes: Option<usize>,
+}
+
+impl RefineryConfig {
+    pub fn new(data_dir: PathBuf, source: Source) -> Self {
+        Self {
+            data_dir,
+            source,
+            inject_every_ns: 60_000_000_000,
+            grace_ns: 3_600_000_000_000,
+            late_policy: LatePolicy::Reject,
+            append_existing: false,
+            sync_every_bytes: Some(8 << 20),
+        }
+    }
+}
+
+/// One record as appended: what the engine and the flush bookkeeping need.
+pub struct Appended<'a> {
+    pub record: &'a Record<'a>,
+    pub date: Date,
+    /// Segment offset just past the record's frame.
+    pub end_offset: u64,
+    /// Written to a late stream: not part of the token's canonical log.
+    pub late: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub records: u64,
+    pub injected_snapshots: u64,
+    pub late_rejected: u64,
+    pub late_streamed: u64,
+    pub partitions_opened: u64,
+    pub partitions_closed: u64,
+}
+
+struct Token {
+    definition: Definition,
+    next_tick: u64,
+    /// Largest exchange time seen: the token's clock for grace and injection.
+    watermark: u64,
+    book: Book,
+}
+
+/// A partition writer's key: token, `YYYYMMDD`, late stream or not. Ordered, so flushing and
+/// closing walk partitions deterministically.
+type Key = (u32, u32, bool);
+
+pub struct Refinery {
+    cfg: RefineryConfig,
+    symbols: DimSymbol,
+    tokens: BTreeMap<u32, Token>,
+    writers: BTreeMap<Key, PartitionWriter>,
+    scratch: Box<[u8; MAX_RECORD_LEN]>,
+    /// Scratch for an injected snapshot's levels, reserved once.
+    levels: Vec<Level>,
+    pub counters: Counters,
+}
+
+fn encode_err(e: impl std::fmt::Display) -> EtlError {
+    EtlError::Encode(e.to_string())
+}
+
+impl Refinery {
+    pub fn new(cfg: RefineryConfig) -> Result<Self, EtlError> {
+        Ok(Self {
+            symbols: DimSymbol::load(&cfg.data_dir)?,
+            cfg,
+            tokens: BTreeMap::new(),
+            writers: BTreeMap::new(),
+            scratch: Box::new([0u8; MAX_RECORD_LEN]),
+            levels: Vec::with_capacity(2 * MAX_LEVELS_PER_SIDE),
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &RefineryConfig {
+        &self.cfg
+    }
+
+    /// Declares (or refines) a token from its definition. A new token continues its log where
+    /// the data directory left it. Exponents of a known token cannot change.
+    pub fn declare(&mut self, token_id: u32, definition: Definition) -> Result<(), EtlError> {
+        if let Some(t) = self.tokens.get_mut(&token_id) {
+            let old = &t.definition;
+            if (old.price_exponent, old.quantity_exponent)
+                != (definition.price_exponent, definition.quantity_exponent)
+            {
+                return Err(EtlError::Identity(format!(
+                    "token {token_id} redeclared with exponents {}/{} (was {}/{})",
+                    definition.price_exponent,
+                    definition.quantity_exponent,
+                    old.price_exponent,
+                    old.quantity_exponent
+                )));
+            }
+            t.definition = Definition {
+                symbol_id: token_id as u64,
+                ..definition
+            };
+            return Ok(());
+        }
+        let (venue, raw) = Self::names(&definition)?;
+        let row = self.symbol_row(&venue, &raw, 0)?;
+        let r = resume(&self.cfg.data_dir, &venue, &row.symbol_code)?;
+        self.tokens.insert(
+            token_id,
+            Token {
+                definition: Definition {
+                    symbol_id: token_id as u64,
+                    ..definition
+                },
+                next_tick: r.next_tick,
+                watermark: r.watermark_ns,
+                book: Book::new(),
+            },
+        );
+        Ok(())
+    }
+
+    fn names(d: &Definition) -> Result<(String, String), EtlError> {
+        match (d.venue.as_str(), d.raw_symbol.as_str()) {
+            (Some(v), Some(r)) if !v.is_empty() && !r.is_empty() => {
+                Ok((v.to_owned(), r.to_owned()))
+            }
+            _ => Err(EtlError::Identity(
+                "definition without venue or raw symbol".into(),
+            )),
+        }
+    }
+
+    /// The dim_symbol row of `(venue, raw)` at `ts`, reloading the table once if another
+    /// process (the feed) registered the symbol since it was loaded.
+    fn symbol_row(
+        &mut self,
+        venue: &str,
+        raw: &str,
+        ts: u64,
+    ) -> Result<chronicle_storage::symbols::SymbolRow, EtlError> {
+        if let Some(r) = self.symbols.resolve(venue, raw, ts) {
+            return Ok(r.clone());
+        }
+        self.symbols = DimSymbol::load(&self.cfg.data_dir)?;
+        self.symbols
+            .resolve(venue, raw, ts)
+            .cloned()
+            .ok_or_else(|| {
+                EtlError::Identity(format!(
+                    "{venue}/{raw} has no dim_symbol row valid at {ts} ns"
+                ))
+            })
+    }
+
+    /// Refines one event into the stream: late check, book injection at a minute boundary,
+    /// book update, tick id, append. `on` sees every record appended (the definition that opens
+    /// a partition and injected snapshots included), in order. No allocation once the token's
+    /// partitions are open.
+    pub fn push(
+        &mut self,
+        token_id: u32,
+        exchange_ts_ns: u64,
+        receive_ts_ns: u64,
+        body: Body<'_>,
+        on: &mut dyn FnMut(&Appended<'_>),
+    ) -> Result<(), EtlError> {
+        let grace = self.cfg.grace_ns;
+        let every = self.cfg.inject_every_ns;
+        let t = self
+            .tokens
+            .get_mut(&token_id)
+            .ok_or(EtlError::UnknownToken(token_id))?;
+        let day_start = exchange_ts_ns - exchange_ts_ns % NS_PER_DAY;
+        // The day closes `grace` after its end, by the token's clock.
+        let late = t.watermark >= day_start + NS_PER_DAY + grace;
+        if late {
+            return match self.cfg.late_policy {
+                LatePolicy::Reject => {
+                    self.counters.late_rejected += 1;
+                    Ok(())
+                }
+                LatePolicy::LateStream => {
+                    self.counters.late_streamed += 1;
+                    self.append(token_id, true, exchange_ts_ns, receive_ts_ns, body, on)
+                }
+            };
+        }
+        if every > 0
+            && t.book.synced()
+            && t.watermark > 0
+            && exchange_ts_ns / every > t.watermark / every
+        {
+            self.inject(token_id, exchange_ts_ns, receive_ts_ns, on)?;
+        }
+        let t = self.tokens.get_mut(&token_id).expect("checked above");
+        t.watermark = t.watermark.max(exchange_ts_ns);
+        t.book.apply(&body);
+        self.append(token_id, false, exchange_ts_ns, receive_ts_ns, body, on)
+    }
+
+    /// Writes the reconstructed book as snapshot records (chunked), marked injected.
+    fn inject(
+        &mut self,
+        token_id: u32,
+        ts: u64,
+        recv: u64,
+        on: &mut dyn FnMut(&Appended<'_>),
+    ) -> Result<(), EtlError> {
+        let mut levels = std::mem::take(&mut self.levels);
+        levels.clear();
+        let book = &self.tokens[&token_id].book;
+        let (bids, asks) = book.levels();
+        levels.extend(bids);
+        let bid_total = levels.len();
+        levels.extend(asks);
+        let update_id = book.update_id;
+        let max = BookSnapshot::MAX_LEVELS;
+        let chunks = levels.len().div_ceil(max).max(1);
+        for i in 0..chunks {
+            let (start, end) = (i * max, ((i + 1) * max).min(levels.len()));
+            let bids_here = bid_total.clamp(start, end) - start;
+            let flags = BookSnapshot::FLAG_INJECTED
+                | if i + 1 == chunks {
+                    BookSnapshot::FLAG_LAST_CHUNK
+                } else {
+                    0
+                };
+            let body = Body::BookSnapshot(BookSnapshot {
+                update_id,
+                chunk: i as u16,
+                flags,
+                bid_count: bids_here as u16,
+                ask_count: (end - start - bids_here) as u16,
+                levels: Levels::Slice(&levels[start..end]),
+            });
+            self.append(token_id, false, ts, recv, body, on)?;
+        }
+        self.levels = levels;
+        self.counters.injected_snapshots += 1;
+        Ok(())
+    }
+
+    fn append(
+        &mut self,
+        token_id: u32,
+        late: bool,
+        ts: u64,
+        recv: u64,
+        body: Body<'_>,
+        on: &mut dyn FnMut(&Appended<'_>),
+    ) -> Result<(), EtlError> {
+        let date = utc::date_of(ts);
+        let key = (token_id, utc::yyyymmdd(date), late);
+        if !self.writers.contains_key(&key) {
+            let w = self.open_partition(token_id, date, late, ts)?;
+            self.writers.insert(key, w);
+            self.counters.partitions_opened += 1;
+            // Every partition starts with the definition, so it is readable on its own.
+            let def = self.tokens[&token_id].definition;
+            self.append(token_id, late, ts, recv, Body::Definition(def), on)?;
+        }
+        let t = self.tokens.get_mut(&token_id).expect("declared");
+        let meta = Meta {
+            token_id,
+            global_tick_id: t.next_tick,
+            exchange_ts_ns: ts,
+            receive_ts_ns: recv,
+        };
+        t.next_tick += 1;
+        let record = Record { meta, body };
+        let len = record.encode(&mut self.scratch[..]).map_err(encode_err)?;
+        let w = self.writers.get_mut(&key).expect("opened above");
+        let offset = w.append(&self.scratch[..len])?;
+        self.counters.records += 1;
+        on(&Appended {
+            record: &record,
+            date,
+            end_offset: offset + frame_len(len) as u64,
+            late,
+        });
+        if let Some(limit) = self.cfg.sync_every_bytes {
+            if w.pending().1.len() >= limit {
+                w.sync()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_partition(
+        &mut self,
+        token_id: u32,
+        date: Date,
+        late: bool,
+        ts: u64,
+    ) -> Result<PartitionWriter, EtlError> {
+        let def = self.tokens[&token_id].definition;
+        let (venue, raw) = Self::names(&def)?;
+        // The directory takes the symbol code valid on that date (SCD2).
+        let row = self.symbol_row(&venue, &raw, ts)?;
+        let mut dir = partition_dir(&self.cfg.data_dir, &venue, &row.symbol_code, date);
+        if late {
+            dir = dir.join(LATE_DIR);
+        }
+        if !self.cfg.append_existing && dir.join(SEGMENT_FILE).exists() {
+            return Err(EtlError::Exists(dir));
+        }
+        let header = SegmentHeader {
+            price_exponent: def.price_exponent,
+            quantity_exponent: def.quantity_exponent,
+            symbol_id: row.symbol_id,
+            token_id,
+            date: utc::yyyymmdd(date),
+            venue: FixedStr::new("venue", &venue).map_err(encode_err)?,
+            symbol_code: FixedStr::new("symbol_code", &row.symbol_code).map_err(encode_err)?,
+        };
+        let meta = PartitionMeta {
+            format: chronicle_storage::meta::FORMAT.into(),
+            venue,
+            symbol_id: row.symbol_id,
+            symbol_version_id: row.symbol_version_id,
+            symbol_code: row.symbol_code.clone(),
+            raw_symbol: raw,
+            token_id,
+            date: utc::iso_date(date),
+            price_exponent: def.price_exponent,
+            quantity_exponent: def.quantity_exponent,
+            source: self.cfg.source.clone(),
+            ingest_time: String::new(),
+            event_time_range: None,
+            records: 0,
+            segment_bytes: 0,
+            counts: BTreeMap::new(),
+            completeness: Completeness::default(),
+            late_policy: self.cfg.late_policy.as_str().into(),
+        };
+        Ok(PartitionWriter::open(&dir, header, meta)?)
+    }
+
+    /// Open partitions, in key order (for the flush).
+    pub fn partitions_mut(&mut self) -> impl Iterator<Item = &mut PartitionWriter> {
+        self.writers.values_mut()
+    }
+
+    /// Closes the partitions whose day (plus grace) has passed by their token's clock.
+    pub fn close_expired(&mut self) -> Result<Vec<PartitionMeta>, EtlError> {
+        let grace = self.cfg.grace_ns;
+        let expired: Vec<Key> = self
+            .writers
+            .keys()
+            .filter(|(token, day, _)| {
+                let date = utc::from_yyyymmdd(*day).expect("keys hold valid dates");
+                self.tokens[token].watermark >= utc::midnight_ns(date) + NS_PER_DAY + grace
+            })
+            .copied()
+            .collect();
+        expired.into_iter().map(|k| self.close(k)).collect()
+    }
+
+    fn close(&mut self, key: Key) -> Result<PartitionMeta, EtlError> {
+        let w = self.writers.remove(&key).expect("key exists");
+        self.counters.partitions_closed += 1;
+        Ok(w.close()?)
+    }
+
+    /// Closes every partition (end of an import or a bounded run).
+    pub fn finish(mut self) -> Result<Vec<PartitionMeta>, EtlError> {
+        let keys: Vec<Key> = self.writers.keys().copied().collect();
+        keys.into_iter().map(|k| self.close(k)).collect()
+    }
+}
