@@ -5,7 +5,7 @@ use chronicle_protocol::{
     Body, BookSnapshot, Definition, FixedStr, Level, Levels, Meta, Record, MAX_RECORD_LEN,
 };
 use chronicle_storage::meta::{Completeness, PartitionMeta, Source};
-use chronicle_storage::partition::{partition_dir, PartitionWriter, SEGMENT_FILE};
+use chronicle_storage::partition::{partition_dir, PartitionPaths, PartitionWriter, SEGMENT_FILE};
 use chronicle_storage::segment::{frame_len, SegmentHeader};
 use chronicle_storage::symbols::DimSymbol;
 use chronicle_storage::utc;
@@ -73,6 +73,13 @@ pub struct Appended<'a> {
     pub end_offset: u64,
     /// Written to a late stream: not part of the token's canonical log.
     pub late: bool,
+}
+
+/// A partition the refinery closed: its files and final meta.
+#[derive(Debug, Clone)]
+pub struct Closed {
+    pub paths: PartitionPaths,
+    pub meta: PartitionMeta,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -392,7 +399,7 @@ impl Refinery {
     }
 
     /// Closes the partitions whose day (plus grace) has passed by their token's clock.
-    pub fn close_expired(&mut self) -> Result<Vec<PartitionMeta>, EtlError> {
+    pub fn close_expired(&mut self) -> Result<Vec<Closed>, EtlError> {
         let grace = self.cfg.grace_ns;
         let expired: Vec<Key> = self
             .writers
@@ -406,15 +413,20 @@ impl Refinery {
         expired.into_iter().map(|k| self.close(k)).collect()
     }
 
-    fn close(&mut self, key: Key) -> Result<PartitionMeta, EtlError> {
+    fn close(&mut self, key: Key) -> Result<Closed, EtlError> {
         let w = self.writers.remove(&key).expect("key exists");
         self.counters.partitions_closed += 1;
-        Ok(w.close()?)
+        let paths = w.paths().clone();
+        Ok(Closed { meta: w.close()?, paths })
     }
 
-    /// Closes every partition (end of an import or a bounded run).
-    pub fn finish(mut self) -> Result<Vec<PartitionMeta>, EtlError> {
+    /// Closes every open partition (end of an import or a bounded run, SIGTERM).
+    pub fn close_all(&mut self) -> Result<Vec<Closed>, EtlError> {
         let keys: Vec<Key> = self.writers.keys().copied().collect();
         keys.into_iter().map(|k| self.close(k)).collect()
+    }
+
+    pub fn finish(mut self) -> Result<Vec<Closed>, EtlError> {
+        self.close_all()
     }
 }

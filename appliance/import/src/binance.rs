@@ -607,10 +607,18 @@ pub fn scan_exponents(path: &Path) -> Result<BTreeMap<String, (i8, i8)>, ImportE
         last_symbol = Some(symbol.to_owned());
         Ok(())
     })?;
-    Ok(out
-        .into_iter()
-        .map(|(s, (p, q))| (s, (-(p as i8), -(q as i8))))
-        .collect())
+    out.into_iter()
+        .map(|(s, (p, q))| {
+            if p.max(q) > 18 {
+                return Err(ImportError::Input {
+                    path: path.to_owned(),
+                    at: format!("symbol {s}"),
+                    msg: format!("{} decimals: more than the 18 a 64-bit mantissa carries", p.max(q)),
+                });
+            }
+            Ok((s, (-(p as i8), -(q as i8))))
+        })
+        .collect()
 }
 
 /// Imports a whole capture into `sink`.

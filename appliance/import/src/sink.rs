@@ -52,7 +52,7 @@ impl PartitionSink {
 
     /// Closes every partition (durably, with its meta.json).
     pub fn finish(self) -> Result<Vec<PartitionMeta>, ImportError> {
-        Ok(self.refinery.finish()?)
+        Ok(self.refinery.finish()?.into_iter().map(|c| c.meta).collect())
     }
 }
 

@@ -403,7 +403,7 @@ impl Definition {
 
     fn read(b: &[u8]) -> Result<Self, DecodeError> {
         let check_exp = |field, v: i8| {
-            if v.unsigned_abs() as i8 > Self::MAX_EXPONENT {
+            if v.unsigned_abs() > Self::MAX_EXPONENT as u8 {
                 Err(DecodeError::BadField {
                     field,
                     value: v as u8 as u64,

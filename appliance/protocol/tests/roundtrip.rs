@@ -300,3 +300,31 @@ fn layout_is_pinned() {
     assert_eq!(b[48], 0x55);
     assert_eq!(b[56], 0x66);
 }
+
+/// Found by the `record_decode` fuzz target: an exponent byte of 0x80 (-128) passed the
+/// ±18 check and made formatting overflow.
+#[test]
+fn definition_exponent_minus_128_is_refused() {
+    let rec = Record {
+        meta: Meta::default(),
+        body: Body::Definition(Definition {
+            venue: FixedStr::new("venue", "v").unwrap(),
+            raw_symbol: FixedStr::new("raw_symbol", "S").unwrap(),
+            price_exponent: -1,
+            quantity_exponent: 0,
+            instrument_class: 0,
+            tick_size: 1,
+            lot_size: 1,
+            symbol_id: 1,
+            expiration_ns: 0,
+        }),
+    };
+    let mut b = rec.to_vec().unwrap();
+    for at in [80, 81] {
+        let mut bad = b.clone();
+        bad[at] = 0x80;
+        assert!(matches!(Record::decode(&bad), Err(DecodeError::BadField { .. })), "byte {at}");
+    }
+    b[80] = (-18i8) as u8;
+    assert!(Record::decode(&b).is_ok());
+}

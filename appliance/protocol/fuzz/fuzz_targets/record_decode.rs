@@ -68,7 +68,10 @@ fn exercise(rec: &Record<'_>) {
 fuzz_target!(|data: &[u8]| {
     let decoded = Record::decode(data);
     let via_view = RecordView::parse(data).and_then(|v| v.decode());
-    assert_eq!(decoded, via_view, "Record::decode != RecordView::parse + decode");
+    assert_eq!(
+        decoded, via_view,
+        "Record::decode != RecordView::parse + decode"
+    );
     let Ok(rec) = decoded else { return };
 
     let view = RecordView::parse(data).expect("decoded, so the header parses");
@@ -90,14 +93,21 @@ fuzz_target!(|data: &[u8]| {
     let mut out = vec![0xA5u8; len + 16];
     let n = rec.encode(&mut out).expect("a decoded record re-encodes");
     assert_eq!(n, len);
-    assert!(out[len..].iter().all(|&b| b == 0xA5), "encode wrote past its length");
+    assert!(
+        out[len..].iter().all(|&b| b == 0xA5),
+        "encode wrote past its length"
+    );
     let out = &out[..len];
 
     let mut expected = data[..len].to_vec();
     for r in reserved(view.type_id) {
         expected[r.clone()].fill(0);
     }
-    assert_eq!(out, &expected[..], "re-encoding differs outside the reserved bytes");
+    assert_eq!(
+        out,
+        &expected[..],
+        "re-encoding differs outside the reserved bytes"
+    );
     if data[..len] == expected[..] {
         // Reserved bytes were zero, as every encoder writes them: exact round trip.
         assert_eq!(out, &data[..len]);

@@ -130,13 +130,23 @@ fn check_frames(buf: &[u8], start: usize, mut it: FrameIter<'_>) -> Result<ScanE
         let at = f.offset as usize;
         assert_eq!(at, expect, "frames are not contiguous");
         let len = u32_at(buf, at) as usize;
-        assert!(at + FRAME_HEADER_LEN + len <= buf.len(), "frame out of bounds");
+        assert!(
+            at + FRAME_HEADER_LEN + len <= buf.len(),
+            "frame out of bounds"
+        );
         assert_eq!(f.record.bytes.len(), len, "record length != frame length");
         assert!(
-            std::ptr::eq(f.record.bytes.as_ptr(), buf[at + FRAME_HEADER_LEN..].as_ptr()),
+            std::ptr::eq(
+                f.record.bytes.as_ptr(),
+                buf[at + FRAME_HEADER_LEN..].as_ptr()
+            ),
             "record does not borrow the frame's bytes"
         );
-        assert_eq!(u32_at(buf, at + 4), frame_crc(buf, at, len), "frame with a bad CRC returned");
+        assert_eq!(
+            u32_at(buf, at + 4),
+            frame_crc(buf, at, len),
+            "frame with a bad CRC returned"
+        );
         assert!(valid_frame_at(buf, at));
         let _ = f.record.decode();
         expect = at + FRAME_HEADER_LEN + len;
@@ -146,21 +156,33 @@ fn check_frames(buf: &[u8], start: usize, mut it: FrameIter<'_>) -> Result<ScanE
     assert_eq!(it.end(), end);
     assert!(it.next().is_none());
     let valid_after = |from: usize| {
-        (from + 8..buf.len()).step_by(8).find(|&o| valid_frame_at(buf, o))
+        (from + 8..buf.len())
+            .step_by(8)
+            .find(|&o| valid_frame_at(buf, o))
     };
     match &end {
         Ok(ScanEnd::Clean { end }) => {
             assert_eq!(*end as usize, expect);
-            assert!(buf[expect..].iter().all(|&b| b == 0), "clean end followed by non-zero bytes");
+            assert!(
+                buf[expect..].iter().all(|&b| b == 0),
+                "clean end followed by non-zero bytes"
+            );
         }
         Ok(ScanEnd::TornTail { valid_end, .. }) => {
             assert_eq!(*valid_end as usize, expect);
             assert!(expect < buf.len());
-            assert_eq!(valid_after(expect), None, "torn tail, yet a valid frame follows");
+            assert_eq!(
+                valid_after(expect),
+                None,
+                "torn tail, yet a valid frame follows"
+            );
         }
         Err((offset, _)) => {
             assert_eq!(*offset as usize, expect);
-            assert!(valid_after(expect).is_some(), "corruption reported with no valid frame after it");
+            assert!(
+                valid_after(expect).is_some(),
+                "corruption reported with no valid frame after it"
+            );
         }
     }
     end
@@ -179,7 +201,11 @@ fn fuzz_frames(flags: u8, body: &[u8]) {
     // A bounded walk, as the reader does for an index block, ending anywhere in the buffer.
     if buf.len() > HEADER_LEN {
         let bound = HEADER_LEN + (body.len() * (flags as usize >> 5) / 7).min(body.len());
-        check_frames(&buf[..bound], HEADER_LEN, FrameIter::bounded(&buf, HEADER_LEN, bound));
+        let _ = check_frames(
+            &buf[..bound],
+            HEADER_LEN,
+            FrameIter::bounded(&buf, HEADER_LEN, bound),
+        );
     }
 
     if flags & 0x10 != 0 {
@@ -206,9 +232,15 @@ fn fuzz_header(flags: u8, body: &[u8]) {
         let crc = crc32c::crc32c(&b[..124]);
         b[124..128].copy_from_slice(&crc.to_le_bytes());
     }
-    let Ok(h) = SegmentHeader::decode(&b) else { return };
+    let Ok(h) = SegmentHeader::decode(&b) else {
+        return;
+    };
     let enc = h.encode();
-    assert_eq!(SegmentHeader::decode(&enc).as_ref(), Ok(&h), "header does not round-trip");
+    assert_eq!(
+        SegmentHeader::decode(&enc).as_ref(),
+        Ok(&h),
+        "header does not round-trip"
+    );
     // Canonical form: reserved bytes zero, text fields cut at their first NUL.
     let mut canon = b[..124].to_vec();
     canon[14..16].fill(0);
@@ -218,7 +250,11 @@ fn fuzz_header(flags: u8, body: &[u8]) {
             canon[from + nul..to].fill(0);
         }
     }
-    assert_eq!(&enc[..124], &canon[..], "re-encoded header differs from its canonical form");
+    assert_eq!(
+        &enc[..124],
+        &canon[..],
+        "re-encoded header differs from its canonical form"
+    );
 }
 
 fn entry_valid(c: &[u8]) -> bool {
@@ -258,11 +294,16 @@ fn fuzz_index(flags: u8, body: &[u8]) {
     } else {
         body.to_vec()
     };
-    let Ok(ix) = with_file(&bytes, |p| TimeIndex::read(p)) else { return };
+    let Ok(ix) = with_file(&bytes, |p| TimeIndex::read(p)) else {
+        return;
+    };
     assert_eq!(ix.block_bytes, u32_at(&bytes, 12));
     let mut expect = HEADER_LEN as u64;
     for e in &ix.entries {
-        assert_eq!(e.offset, expect, "accepted index entries are not contiguous");
+        assert_eq!(
+            e.offset, expect,
+            "accepted index entries are not contiguous"
+        );
         assert!(e.records > 0 && e.min_exchange_ts <= e.max_exchange_ts);
         expect = e.end();
     }
@@ -272,14 +313,18 @@ fn fuzz_index(flags: u8, body: &[u8]) {
     if ix.torn_bytes >= INDEX_ENTRY_LEN {
         assert!(!entry_valid(&bytes[used..used + INDEX_ENTRY_LEN]));
         assert!(
-            !bytes[used + INDEX_ENTRY_LEN..].chunks_exact(INDEX_ENTRY_LEN).any(entry_valid),
+            !bytes[used + INDEX_ENTRY_LEN..]
+                .chunks_exact(INDEX_ENTRY_LEN)
+                .any(entry_valid),
             "damaged entry before valid ones accepted"
         );
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, body)) = data.split_first() else { return };
+    let Some((&flags, body)) = data.split_first() else {
+        return;
+    };
     match flags % 4 {
         0 | 3 => fuzz_frames(flags, body),
         1 => fuzz_header(flags, body),
