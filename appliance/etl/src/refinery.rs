@@ -92,9 +92,18 @@ pub struct Counters {
     pub partitions_closed: u64,
 }
 
+/// See [`Refinery::declare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayResume {
+    pub start_tick: u64,
+    pub durable_tick: u64,
+}
+
 struct Token {
     definition: Definition,
     next_tick: u64,
+    /// Records up to this tick id are already durable: re-derived, not written.
+    durable_tick: u64,
     /// Largest exchange time seen: the token's clock for grace and injection.
     watermark: u64,
     book: Book,
@@ -109,6 +118,9 @@ pub struct Refinery {
     symbols: DimSymbol,
     tokens: BTreeMap<u32, Token>,
     writers: BTreeMap<Key, PartitionWriter>,
+    /// Partitions this run has started (their definition record is assigned), written to
+    /// or, when re-deriving, already durable.
+    seen: std::collections::BTreeSet<Key>,
     scratch: Box<[u8; MAX_RECORD_LEN]>,
     /// Scratch for an injected snapshot's levels, reserved once.
     levels: Vec<Level>,
@@ -126,6 +138,7 @@ impl Refinery {
             cfg,
             tokens: BTreeMap::new(),
             writers: BTreeMap::new(),
+            seen: std::collections::BTreeSet::new(),
             scratch: Box::new([0u8; MAX_RECORD_LEN]),
             levels: Vec::with_capacity(2 * MAX_LEVELS_PER_SIDE),
             counters: Counters::default(),
@@ -138,7 +151,12 @@ impl Refinery {
 
     /// Declares (or refines) a token from its definition. A new token continues its log where
     /// the data directory left it. Exponents of a known token cannot change.
-    pub fn declare(&mut self, token_id: u32, definition: Definition) -> Result<(), EtlError> {
+    ///
+    /// `replay`: this run re-derives the token's stream from the start of a replayed input
+    /// that an earlier, interrupted run began: `start_tick` is the first tick id that run
+    /// assigned, records up to `durable_tick` are already on disk and are recomputed (book,
+    /// clock, tick ids) but not written again.
+    pub fn declare(&mut self, token_id: u32, definition: Definition, replay: Option<ReplayResume>) -> Result<(), EtlError> {
         if let Some(t) = self.tokens.get_mut(&token_id) {
             let old = &t.definition;
             if (old.price_exponent, old.quantity_exponent)
@@ -160,7 +178,7 @@ impl Refinery {
         }
         let (venue, raw) = Self::names(&definition)?;
         let row = self.symbol_row(&venue, &raw, 0)?;
-        let r = resume(&self.cfg.data_dir, &venue, &row.symbol_code)?;
+        let r = resume(&self.cfg.data_dir, &venue, &row.symbol_code, replay.map(|p| p.start_tick))?;
         self.tokens.insert(
             token_id,
             Token {
@@ -168,7 +186,8 @@ impl Refinery {
                     symbol_id: token_id as u64,
                     ..definition
                 },
-                next_tick: r.next_tick,
+                next_tick: replay.map_or(r.next_tick, |p| p.start_tick),
+                durable_tick: replay.map_or(0, |p| p.durable_tick),
                 watermark: r.watermark_ns,
                 book: Book::new(),
             },
@@ -308,13 +327,20 @@ impl Refinery {
     ) -> Result<(), EtlError> {
         let date = utc::date_of(ts);
         let key = (token_id, utc::yyyymmdd(date), late);
+        if self.seen.insert(key) {
+            // Every partition starts with the definition, so it is readable on its own.
+            let def = self.tokens[&token_id].definition;
+            self.append(token_id, late, ts, recv, Body::Definition(def), on)?;
+        }
+        let t = self.tokens.get_mut(&token_id).expect("declared");
+        if t.next_tick <= t.durable_tick {
+            t.next_tick += 1;
+            return Ok(());
+        }
         if !self.writers.contains_key(&key) {
             let w = self.open_partition(token_id, date, late, ts)?;
             self.writers.insert(key, w);
             self.counters.partitions_opened += 1;
-            // Every partition starts with the definition, so it is readable on its own.
-            let def = self.tokens[&token_id].definition;
-            self.append(token_id, late, ts, recv, Body::Definition(def), on)?;
         }
         let t = self.tokens.get_mut(&token_id).expect("declared");
         let meta = Meta {
@@ -422,6 +448,17 @@ impl Refinery {
 
     /// Closes every open partition (end of an import or a bounded run, SIGTERM).
     pub fn close_all(&mut self) -> Result<Vec<Closed>, EtlError> {
+        // A partition re-derived entirely from disk (an interrupted run made it durable but
+        // died before closing it) still needs its meta.json.
+        let unfinished: Vec<Key> = self.seen.iter().filter(|k| !self.writers.contains_key(k)).copied().collect();
+        for (token, day, late) in unfinished {
+            let date = utc::from_yyyymmdd(day).expect("keys hold valid dates");
+            let w = self.open_partition(token, date, late, utc::midnight_ns(date))?;
+            if w.paths().meta.exists() {
+                continue;
+            }
+            self.writers.insert((token, day, late), w);
+        }
         let keys: Vec<Key> = self.writers.keys().copied().collect();
         keys.into_iter().map(|k| self.close(k)).collect()
     }

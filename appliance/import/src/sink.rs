@@ -81,7 +81,7 @@ impl EventSink for PartitionSink {
         };
         // A later declaration (a definition mid-capture) refines the partitions opened after it.
         self.refinery
-            .declare(token_id, definition(token_id, instrument)?)?;
+            .declare(token_id, definition(token_id, instrument)?, None)?;
         Ok(match known {
             Some(h) => {
                 self.tokens[h].1 = instrument.clone();

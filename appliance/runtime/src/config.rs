@@ -1,0 +1,153 @@
+//! `chronicle run --config FILE`: the appliance's TOML configuration (annotated example:
+//! `docs/config.md`). Every field has a default, so the embedded default is `Config::default()`.
+
+use chronicle_etl::LatePolicy;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub input: Input,
+    /// Core of the feed (UDP handler or replay generator), off the shard cores.
+    pub feed_cpu: usize,
+    pub shards: Vec<ShardConfig>,
+    pub flush: FlushConfig,
+    pub snapshots: SnapshotConfig,
+    pub partitions: PartitionConfig,
+    /// Locked memory each shard registers with io_uring.
+    pub io_memory_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    /// The replay generator's seeded synthetic model.
+    Synthetic { seed: u64, seconds: u64 },
+    /// A real capture, replayed as fast as the shards take it.
+    Capture { path: PathBuf, format: String, venue: String },
+    /// Normalized records in datagrams on this address (the production feed).
+    Udp { bind: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShardConfig {
+    pub cpu: usize,
+    /// The shard's Zone 1 ring under /dev/shm.
+    pub ring: PathBuf,
+    #[serde(default = "default_ring_bytes")]
+    pub ring_bytes: usize,
+}
+
+fn default_ring_bytes() -> usize {
+    64 << 20
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlushConfig {
+    pub interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// Engine snapshots at the first flush after each multiple of this much exchange time.
+    pub every_ms: u64,
+    pub retain: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PartitionConfig {
+    pub late_policy: LatePolicyName,
+    pub grace_ms: u64,
+    pub inject_book_every_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LatePolicyName {
+    Reject,
+    LateStream,
+}
+
+impl From<LatePolicyName> for LatePolicy {
+    fn from(p: LatePolicyName) -> Self {
+        match p {
+            LatePolicyName::Reject => LatePolicy::Reject,
+            LatePolicyName::LateStream => LatePolicy::LateStream,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            data_dir: PathBuf::from("./data"),
+            input: Input::Synthetic { seed: 20240808, seconds: 60 },
+            feed_cpu: 0,
+            // One shard on the last core; the feed takes core 0 (2-core boxes: one each).
+            shards: vec![ShardConfig {
+                cpu: cores.saturating_sub(1),
+                ring: PathBuf::from(format!("/dev/shm/chronicle-{}-shard-0", std::process::id())),
+                ring_bytes: default_ring_bytes(),
+            }],
+            flush: FlushConfig::default(),
+            snapshots: SnapshotConfig::default(),
+            partitions: PartitionConfig::default(),
+            io_memory_bytes: 2 << 20,
+        }
+    }
+}
+
+impl Default for FlushConfig {
+    fn default() -> Self {
+        Self { interval_ms: 250 }
+    }
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self { every_ms: 60_000, retain: 16 }
+    }
+}
+
+impl Default for PartitionConfig {
+    fn default() -> Self {
+        Self { late_policy: LatePolicyName::Reject, grace_ms: 3_600_000, inject_book_every_ms: 60_000 }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shards.is_empty() {
+            return Err("at least one [[shards]] entry is needed".into());
+        }
+        if self.flush.interval_ms == 0 {
+            return Err("flush.interval_ms must be positive".into());
+        }
+        if self.snapshots.every_ms % self.flush.interval_ms != 0 {
+            return Err("snapshots.every_ms must be a multiple of flush.interval_ms".into());
+        }
+        if self.snapshots.retain < 2 {
+            return Err("snapshots.retain must be at least 2 (a damaged newest one needs a fallback)".into());
+        }
+        let mut cpus: Vec<usize> = self.shards.iter().map(|s| s.cpu).collect();
+        cpus.sort();
+        cpus.dedup();
+        if cpus.len() != self.shards.len() {
+            return Err("two shards on one cpu: one executor per core".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! chronicle-runtime: the appliance (seed 004 Zone 2 and the design card's shard-per-core
+//! io_uring runtime). A feed thread fills one /dev/shm ring per shard; each shard is a glommio
+//! executor pinned to its core that refines and engines its tokens and flushes every 250 ms
+//! with O_DIRECT, then snapshots. glommio stays behind [`direct`] and [`shard`].
+
+pub mod config;
+pub mod direct;
+pub mod feed;
+pub mod run;
+pub mod shard;
+pub mod stats;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error(transparent)]
+    Etl(#[from] chronicle_etl::EtlError),
+    #[error(transparent)]
+    State(#[from] chronicle_state::StateError),
+    #[error(transparent)]
+    Storage(#[from] chronicle_storage::StorageError),
+    #[error(transparent)]
+    Direct(#[from] direct::DirectError),
+    #[error("ring: {0}")]
+    Ring(String),
+    #[error("engine: {0}")]
+    Engine(String),
+    #[error("executor: {0}")]
+    Executor(String),
+    #[error("{0}")]
+    Config(String),
+}

@@ -1,0 +1,304 @@
+//! One shard: a glommio executor pinned to its core, owning a token group. It polls its ring,
+//! refines each record (tick id, book, partition buffer), applies the token's engine, and
+//! every flush interval — by deadline, not by a repeating timer that drifts — writes the
+//! buffered records with O_DIRECT, then snapshots the engines.
+
+use crate::direct::DirectSegment;
+use crate::stats::ShardStats;
+use crate::RuntimeError;
+use chronicle_engine::TokenEngine;
+use chronicle_etl::{Closed, Counters, Refinery, RefineryConfig, ReplayResume};
+use chronicle_feed::Consumer;
+use chronicle_protocol::{Body, Gap, GapReason, Record};
+use chronicle_state::log::TokenLog;
+use chronicle_state::position::LogPosition;
+use chronicle_state::recovery::catch_up;
+use chronicle_state::store::SnapshotStore;
+use chronicle_storage::symbols::DimSymbol;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A `definition` whose tick id is this declares a token to the refinery; it is not an event.
+/// Its exchange time field carries a replay's start tick and its receive time field the
+/// last durable tick (both 0 from a live feed).
+pub const DECLARE_TICK: u64 = u64::MAX;
+
+pub struct ShardSettings {
+    pub index: usize,
+    pub cpu: usize,
+    pub refinery: RefineryConfig,
+    pub flush_interval: Duration,
+    pub snapshot_every_ns: u64,
+    pub retain: usize,
+    pub io_memory_bytes: usize,
+}
+
+struct Engine {
+    engine: TokenEngine,
+    /// Just past the last applied record in the token's log.
+    position: Option<LogPosition>,
+    snapped_tick: u64,
+    snapped_clock: u64,
+}
+
+/// What a shard did, for the run summary.
+pub struct ShardReport {
+    pub index: usize,
+    pub counters: Counters,
+    pub stats: ShardStats,
+    pub events: u64,
+    pub ring_gaps: u64,
+    pub flushes: u64,
+    pub missed_deadlines: u64,
+    pub direct_writes: u64,
+    pub direct_bytes: u64,
+    /// Every segment descriptor had O_DIRECT set (read back from /proc/self/fdinfo).
+    pub o_direct_verified: bool,
+    pub snapshots: u64,
+    pub closed: Vec<Closed>,
+    pub engine_ticks: BTreeMap<u32, u64>,
+}
+
+struct Shard {
+    refinery: Refinery,
+    store: SnapshotStore,
+    engines: BTreeMap<u32, Engine>,
+    directs: BTreeMap<PathBuf, DirectSegment>,
+    clock: quanta::Clock,
+    stats: ShardStats,
+    report: ShardReport,
+    snapshot_every_ns: u64,
+}
+
+/// Starts the shard's executor on its core; it runs until `done` is set and its ring is empty
+/// (or forever when `done` never is).
+pub fn spawn(settings: ShardSettings, mut consumer: Consumer, done: Arc<AtomicBool>) -> Result<glommio::ExecutorJoinHandle<Result<ShardReport, RuntimeError>>, RuntimeError> {
+    let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(settings.cpu))
+        .name(&format!("shard-{}", settings.index))
+        .io_memory(settings.io_memory_bytes);
+    builder
+        .spawn(move || async move {
+            let mut shard = Shard::new(&settings)?;
+            shard.run(&mut consumer, &done, settings.flush_interval).await?;
+            Ok(shard.report)
+        })
+        .map_err(|e| RuntimeError::Executor(e.to_string()))
+}
+
+impl Shard {
+    fn new(s: &ShardSettings) -> Result<Self, RuntimeError> {
+        Ok(Self {
+            store: SnapshotStore::new(&s.refinery.data_dir, s.retain),
+            refinery: Refinery::new(s.refinery.clone())?,
+            engines: BTreeMap::new(),
+            directs: BTreeMap::new(),
+            clock: quanta::Clock::new(),
+            stats: ShardStats::default(),
+            report: ShardReport {
+                index: s.index,
+                counters: Counters::default(),
+                stats: ShardStats::default(),
+                events: 0,
+                ring_gaps: 0,
+                flushes: 0,
+                missed_deadlines: 0,
+                direct_writes: 0,
+                direct_bytes: 0,
+                o_direct_verified: true,
+                snapshots: 0,
+                closed: Vec::new(),
+                engine_ticks: BTreeMap::new(),
+            },
+            snapshot_every_ns: s.snapshot_every_ns,
+        })
+    }
+
+    async fn run(&mut self, ring: &mut Consumer, done: &AtomicBool, interval: Duration) -> Result<(), RuntimeError> {
+        let start = Instant::now();
+        let mut deadline = start + interval;
+        let mut last_flush = start;
+        loop {
+            let finished = self.drain(ring, done, deadline).await?;
+            let t = Instant::now();
+            self.stats.flush_cadence.record((t - last_flush).as_nanos() as u64);
+            last_flush = t;
+            self.flush(false).await?;
+            self.stats.flush_duration.record(t.elapsed().as_nanos() as u64);
+            if finished {
+                break;
+            }
+            // Next deadline on the fixed grid; a flush that overran skips the missed slots.
+            deadline += interval;
+            while deadline <= Instant::now() {
+                deadline += interval;
+                self.report.missed_deadlines += 1;
+            }
+        }
+        self.flush(true).await?;
+        self.report.counters = self.refinery.counters;
+        self.report.stats = std::mem::take(&mut self.stats);
+        self.report.engine_ticks = self.engines.iter().map(|(t, e)| (*t, e.engine.last_global_tick_id())).collect();
+        Ok(())
+    }
+
+    /// The hot loop: pops and refines records until the flush deadline. Returns true once the
+    /// feed is done and the ring is empty.
+    async fn drain(&mut self, ring: &mut Consumer, done: &AtomicBool, deadline: Instant) -> Result<bool, RuntimeError> {
+        let mut n = 0u64;
+        loop {
+            // Read `done` before popping: a record pushed before `done` was set is then seen.
+            let feed_done = done.load(Ordering::Acquire);
+            let t0 = self.clock.raw();
+            let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
+            match popped {
+                Some(view) => {
+                    let rec = view.decode().map_err(|e| RuntimeError::Ring(format!("undecodable record from the ring: {e}")))?;
+                    self.handle(&rec)?;
+                    self.stats.hot_path.record(self.clock.delta_as_nanos(t0, self.clock.raw()));
+                    n += 1;
+                    if n % 256 != 0 {
+                        continue;
+                    }
+                }
+                None if feed_done => return Ok(true),
+                None => std::hint::spin_loop(),
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            glommio::yield_if_needed().await;
+        }
+    }
+
+    fn handle(&mut self, rec: &Record<'_>) -> Result<(), RuntimeError> {
+        let token = rec.meta.token_id;
+        match rec.body {
+            Body::Definition(def) if rec.meta.global_tick_id == DECLARE_TICK => {
+                // A replay's declaration carries where its earlier run started and what is
+                // already durable (see feed::RunLedger); a live feed's carries zeros.
+                let replay = (rec.meta.exchange_ts_ns != 0).then_some(ReplayResume {
+                    start_tick: rec.meta.exchange_ts_ns,
+                    durable_tick: rec.meta.receive_ts_ns,
+                });
+                self.refinery.declare(token, def, replay)?;
+                if !self.engines.contains_key(&token) {
+                    self.recover_engine(token)?;
+                }
+                return Ok(());
+            }
+            // A ring overrun loses records of any token of this shard: each one is marked.
+            Body::Gap(g @ Gap { reason: GapReason::RingOverrun, .. }) if !self.engines.contains_key(&token) => {
+                self.report.ring_gaps += 1;
+                let tokens: Vec<u32> = self.engines.keys().copied().collect();
+                for t in tokens {
+                    self.push(t, rec.meta.exchange_ts_ns, rec.meta.receive_ts_ns, Body::Gap(g))?;
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.report.events += 1;
+        self.push(token, rec.meta.exchange_ts_ns, rec.meta.receive_ts_ns, rec.body)
+    }
+
+    fn push(&mut self, token: u32, ts: u64, recv: u64, body: Body<'_>) -> Result<(), RuntimeError> {
+        let engines = &mut self.engines;
+        let clock = &self.clock;
+        let engine_stage = &mut self.stats.engine_update;
+        let mut failed = None;
+        self.refinery.push(token, ts, recv, body, &mut |a| {
+            if a.late {
+                return; // a late stream is outside the canonical log the engine follows
+            }
+            let Some(e) = engines.get_mut(&a.record.meta.token_id) else { return };
+            let t0 = clock.raw();
+            if let Err(err) = e.engine.apply(a.record) {
+                failed = Some(err);
+            }
+            engine_stage.record(clock.delta_as_nanos(t0, clock.raw()));
+            e.position = Some(LogPosition { date: a.date, offset: a.end_offset });
+        })?;
+        match failed {
+            Some(e) => Err(RuntimeError::Engine(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Resumes a token's engine from its newest valid snapshot and the durable log.
+    fn recover_engine(&mut self, token: u32) -> Result<(), RuntimeError> {
+        let data_dir = &self.refinery.config().data_dir;
+        let symbols = DimSymbol::load(data_dir)?;
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for r in symbols.rows().iter().filter(|r| r.symbol_id == token as u64) {
+            let d = data_dir.join("v1").join(&r.venue).join(&r.symbol_code);
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        let (r, _) = catch_up(&self.store, &TokenLog::new(dirs), token as u64, None)?;
+        for f in &r.fallbacks {
+            eprintln!("chronicle: shard: token {token}: snapshot {} skipped: {}", f.path.display(), f.reason);
+        }
+        let tick = r.engine.last_global_tick_id();
+        let clock = r.engine.last_exchange_ts_ns();
+        self.engines.insert(token, Engine { engine: r.engine, position: r.position, snapped_tick: tick, snapped_clock: clock });
+        Ok(())
+    }
+
+    /// Writes every partition's pending frames with O_DIRECT and makes them durable, closes
+    /// the partitions whose day is over, then snapshots engines at their cadence (all of
+    /// them when `last`).
+    async fn flush(&mut self, last: bool) -> Result<(), RuntimeError> {
+        self.report.flushes += 1;
+        for w in self.refinery.partitions_mut() {
+            let (start, bytes) = w.pending();
+            if bytes.is_empty() {
+                continue;
+            }
+            let path = w.paths().segment.clone();
+            if !self.directs.contains_key(&path) {
+                let d = DirectSegment::open(&path, start).await?;
+                self.report.o_direct_verified &= d.fdinfo_flags().is_some_and(|f| f & libc::O_DIRECT as u32 != 0);
+                self.directs.insert(path.clone(), d);
+            }
+            let d = self.directs.get_mut(&path).expect("opened above");
+            let before = (d.writes, d.bytes_written);
+            d.append_durable(start, bytes).await?;
+            self.report.direct_writes += d.writes - before.0;
+            self.report.direct_bytes += d.bytes_written - before.1;
+            w.mark_durable()?;
+        }
+        let closed = if last {
+            self.refinery.close_all()?
+        } else {
+            self.refinery.close_expired()?
+        };
+        for c in closed {
+            if let Some(d) = self.directs.remove(&c.paths.segment) {
+                d.close().await?;
+            }
+            self.report.closed.push(c);
+        }
+        // Snapshots only now: every record they cover is durable.
+        let every = self.snapshot_every_ns;
+        for (token, e) in self.engines.iter_mut() {
+            let (tick, clock) = (e.engine.last_global_tick_id(), e.engine.last_exchange_ts_ns());
+            let due = last || clock / every > e.snapped_clock / every;
+            if tick == e.snapped_tick || !due {
+                continue;
+            }
+            let Some(pos) = e.position else { continue };
+            let t0 = Instant::now();
+            self.store.write(*token as u64, &e.engine.snapshot(pos.pack()), clock)?;
+            self.stats.snapshot_write.record(t0.elapsed().as_nanos() as u64);
+            e.snapped_tick = tick;
+            e.snapped_clock = clock;
+            self.report.snapshots += 1;
+        }
+        Ok(())
+    }
+}
+
