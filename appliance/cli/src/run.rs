@@ -45,8 +45,15 @@ pub fn run(a: Args) -> CliResult {
         cfg.data_dir = d;
     }
     cfg.input = match (a.input, a.config.is_some()) {
-        (Some(path), _) => Input::Capture { path, format: a.format, venue: a.venue },
-        (None, false) => Input::Synthetic { seed: a.seed, seconds: a.seconds },
+        (Some(path), _) => Input::Capture {
+            path,
+            format: a.format,
+            venue: a.venue,
+        },
+        (None, false) => Input::Synthetic {
+            seed: a.seed,
+            seconds: a.seconds,
+        },
         (None, true) => cfg.input,
     };
     // SIGTERM (systemd stop) and SIGINT end a daemon cleanly: flush, snapshot, exit.
@@ -60,9 +67,16 @@ pub fn run(a: Args) -> CliResult {
 }
 
 fn print_summary(cfg: &Config, s: &RunSummary) {
-    let sum = |f: &dyn Fn(&chronicle_runtime::shard::ShardReport) -> u64| s.shards.iter().map(f).sum::<u64>();
+    let sum = |f: &dyn Fn(&chronicle_runtime::shard::ShardReport) -> u64| {
+        s.shards.iter().map(f).sum::<u64>()
+    };
     let secs = s.elapsed.as_secs_f64();
-    println!("chronicle run: {} in {:.2} s, data in {}", input_name(&cfg.input), secs, cfg.data_dir.display());
+    println!(
+        "chronicle run: {} in {:.2} s, data in {}",
+        input_name(&cfg.input),
+        secs,
+        cfg.data_dir.display()
+    );
     println!(
         "  events      {} fed, {} refined into {} records ({:.0} events/s)",
         s.feed_events,
@@ -78,7 +92,12 @@ fn print_summary(cfg: &Config, s: &RunSummary) {
         sum(&|r| r.counters.late_streamed),
         s.feed_full_waits
     );
-    let gaps: u64 = s.shards.iter().flat_map(|r| &r.closed).map(|c| c.meta.completeness.gaps).sum();
+    let gaps: u64 = s
+        .shards
+        .iter()
+        .flat_map(|r| &r.closed)
+        .map(|c| c.meta.completeness.gaps)
+        .sum();
     println!("  gaps        {gaps} gap markers in the written partitions");
     println!(
         "  storage     {} partitions, {} bytes of frames; {} O_DIRECT writes, {} bytes; O_DIRECT verified: {}",
@@ -98,7 +117,19 @@ fn print_summary(cfg: &Config, s: &RunSummary) {
     for r in &s.shards {
         for c in &r.closed {
             let m = &c.meta;
-            println!("  partition   {}/{}/{}: {} records, {} bytes{}", m.venue, m.symbol_code, m.date, m.records, m.segment_bytes, if m.completeness.complete { "" } else { " (incomplete)" });
+            println!(
+                "  partition   {}/{}/{}: {} records, {} bytes{}",
+                m.venue,
+                m.symbol_code,
+                m.date,
+                m.records,
+                m.segment_bytes,
+                if m.completeness.complete {
+                    ""
+                } else {
+                    " (incomplete)"
+                }
+            );
         }
         for (token, tick) in &r.engine_ticks {
             println!("  engine      token {token}: tick {tick}");

@@ -13,36 +13,82 @@ const DAYS: [&str; 2] = ["2024-08-08", "2024-08-09"];
 
 fn cat_all(data: &Path) -> String {
     DAYS.iter()
-        .map(|d| chronicle_ok(&["cat", data.join("v1/binance-usdm/btcusdt").join(d).to_str().unwrap()]))
+        .map(|d| {
+            chronicle_ok(&[
+                "cat",
+                data.join("v1/binance-usdm/btcusdt")
+                    .join(d)
+                    .to_str()
+                    .unwrap(),
+            ])
+        })
         .collect()
 }
 
 fn run_args(capture: &Path, data: &Path) -> Vec<String> {
-    ["run", "--input", capture.to_str().unwrap(), "--data-dir", data.to_str().unwrap()].map(str::to_owned).to_vec()
+    [
+        "run",
+        "--input",
+        capture.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 fn newest_snapshot(data: &Path) -> Vec<u8> {
     let dir = data.join("snapshots/1");
-    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "snap")).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .collect();
     names.sort();
     std::fs::read(names.last().expect("a snapshot")).unwrap()
 }
 
 #[test]
 fn run_equals_import_and_uses_o_direct() {
-    let Some(capture) = shared_data(CAPTURE) else { return };
+    let Some(capture) = shared_data(CAPTURE) else {
+        return;
+    };
     let dir = scratch();
     let (ran, imported) = (dir.path().join("ran"), dir.path().join("imported"));
-    let out = chronicle_ok(&run_args(&capture, &ran).iter().map(String::as_str).collect::<Vec<_>>());
+    let out = chronicle_ok(
+        &run_args(&capture, &ran)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     assert!(out.contains("O_DIRECT verified: true"), "{out}");
     assert!(out.contains("0 ring drops"), "{out}");
-    chronicle_ok(&["import", "--format", "binance-capture", "--input", capture.to_str().unwrap(), "--data-dir", imported.to_str().unwrap()]);
+    chronicle_ok(&[
+        "import",
+        "--format",
+        "binance-capture",
+        "--input",
+        capture.to_str().unwrap(),
+        "--data-dir",
+        imported.to_str().unwrap(),
+    ]);
     let (a, b) = (cat_all(&ran), cat_all(&imported));
     assert!(a.lines().count() > 530_000);
-    assert!(a == b, "the appliance and the importer wrote different records");
+    assert!(
+        a == b,
+        "the appliance and the importer wrote different records"
+    );
     // Both days complete, closed with their meta (the capture crosses UTC midnight).
     for d in DAYS {
-        let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(ran.join("v1/binance-usdm/btcusdt").join(d).join("meta.json")).unwrap()).unwrap();
+        let meta: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                ran.join("v1/binance-usdm/btcusdt")
+                    .join(d)
+                    .join("meta.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         assert_eq!(meta["completeness"]["complete"], true);
         assert_eq!(meta["source"]["kind"], "feed");
     }
@@ -61,15 +107,27 @@ fn next(state: &mut u64) -> u64 {
 
 #[test]
 fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
-    let Some(capture) = shared_data(CAPTURE) else { return };
+    let Some(capture) = shared_data(CAPTURE) else {
+        return;
+    };
     let dir = scratch();
     let (reference, crashed) = (dir.path().join("reference"), dir.path().join("crashed"));
-    chronicle_ok(&run_args(&capture, &reference).iter().map(String::as_str).collect::<Vec<_>>());
+    chronicle_ok(
+        &run_args(&capture, &reference)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
 
     let mut rng = 0x5EED_u64;
     let mut killed = 0;
     for _ in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chronicle")).args(run_args(&capture, &crashed)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args(run_args(&capture, &crashed))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(200 + next(&mut rng) % 2_500));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap(); // SIGKILL
@@ -77,12 +135,32 @@ fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
         }
         child.wait().unwrap();
     }
-    assert!(killed >= 3, "runs must really be interrupted ({killed} were)");
-    chronicle_ok(&run_args(&capture, &crashed).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        killed >= 3,
+        "runs must really be interrupted ({killed} were)"
+    );
+    chronicle_ok(
+        &run_args(&capture, &crashed)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     // A segment may end in a torn tail only until the next run cuts it; after the last run
     // every file is clean.
     let v = chronicle(&["verify", crashed.to_str().unwrap()]);
-    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stderr));
-    assert!(cat_all(&crashed) == cat_all(&reference), "every record once, in order");
-    assert_eq!(newest_snapshot(&crashed), newest_snapshot(&reference), "engine state equals the uninterrupted run's");
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+    assert!(
+        cat_all(&crashed) == cat_all(&reference),
+        "every record once, in order"
+    );
+    assert_eq!(
+        newest_snapshot(&crashed),
+        newest_snapshot(&reference),
+        "engine state equals the uninterrupted run's"
+    );
 }

@@ -11,4 +11,6 @@ pub mod refinery;
 pub mod resume;
 
 pub use error::EtlError;
-pub use refinery::{Appended, Closed, Counters, LatePolicy, Refinery, RefineryConfig, ReplayResume};
+pub use refinery::{
+    Appended, Closed, Counters, LatePolicy, Refinery, RefineryConfig, ReplayResume,
+};

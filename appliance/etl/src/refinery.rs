@@ -121,6 +121,8 @@ pub struct Refinery {
     /// Partitions this run has started (their definition record is assigned), written to
     /// or, when re-deriving, already durable.
     seen: std::collections::BTreeSet<Key>,
+    /// Partitions this run closed (their day is over).
+    closed: std::collections::BTreeSet<Key>,
     scratch: Box<[u8; MAX_RECORD_LEN]>,
     /// Scratch for an injected snapshot's levels, reserved once.
     levels: Vec<Level>,
@@ -139,6 +141,7 @@ impl Refinery {
             tokens: BTreeMap::new(),
             writers: BTreeMap::new(),
             seen: std::collections::BTreeSet::new(),
+            closed: std::collections::BTreeSet::new(),
             scratch: Box::new([0u8; MAX_RECORD_LEN]),
             levels: Vec::with_capacity(2 * MAX_LEVELS_PER_SIDE),
             counters: Counters::default(),
@@ -156,7 +159,12 @@ impl Refinery {
     /// that an earlier, interrupted run began: `start_tick` is the first tick id that run
     /// assigned, records up to `durable_tick` are already on disk and are recomputed (book,
     /// clock, tick ids) but not written again.
-    pub fn declare(&mut self, token_id: u32, definition: Definition, replay: Option<ReplayResume>) -> Result<(), EtlError> {
+    pub fn declare(
+        &mut self,
+        token_id: u32,
+        definition: Definition,
+        replay: Option<ReplayResume>,
+    ) -> Result<(), EtlError> {
         if let Some(t) = self.tokens.get_mut(&token_id) {
             let old = &t.definition;
             if (old.price_exponent, old.quantity_exponent)
@@ -178,7 +186,12 @@ impl Refinery {
         }
         let (venue, raw) = Self::names(&definition)?;
         let row = self.symbol_row(&venue, &raw, 0)?;
-        let r = resume(&self.cfg.data_dir, &venue, &row.symbol_code, replay.map(|p| p.start_tick))?;
+        let r = resume(
+            &self.cfg.data_dir,
+            &venue,
+            &row.symbol_code,
+            replay.map(|p| p.start_tick),
+        )?;
         self.tokens.insert(
             token_id,
             Token {
@@ -369,6 +382,20 @@ impl Refinery {
         Ok(())
     }
 
+    /// The partition directory of a token's day: the symbol code valid on that date (SCD2).
+    fn dir_of(
+        &mut self,
+        token_id: u32,
+        date: Date,
+        late: bool,
+        ts: u64,
+    ) -> Result<PathBuf, EtlError> {
+        let (venue, raw) = Self::names(&self.tokens[&token_id].definition)?;
+        let row = self.symbol_row(&venue, &raw, ts)?;
+        let dir = partition_dir(&self.cfg.data_dir, &venue, &row.symbol_code, date);
+        Ok(if late { dir.join(LATE_DIR) } else { dir })
+    }
+
     fn open_partition(
         &mut self,
         token_id: u32,
@@ -378,12 +405,8 @@ impl Refinery {
     ) -> Result<PartitionWriter, EtlError> {
         let def = self.tokens[&token_id].definition;
         let (venue, raw) = Self::names(&def)?;
-        // The directory takes the symbol code valid on that date (SCD2).
         let row = self.symbol_row(&venue, &raw, ts)?;
-        let mut dir = partition_dir(&self.cfg.data_dir, &venue, &row.symbol_code, date);
-        if late {
-            dir = dir.join(LATE_DIR);
-        }
+        let dir = self.dir_of(token_id, date, late, ts)?;
         if !self.cfg.append_existing && dir.join(SEGMENT_FILE).exists() {
             return Err(EtlError::Exists(dir));
         }
@@ -441,22 +464,35 @@ impl Refinery {
 
     fn close(&mut self, key: Key) -> Result<Closed, EtlError> {
         let w = self.writers.remove(&key).expect("key exists");
+        self.closed.insert(key);
         self.counters.partitions_closed += 1;
         let paths = w.paths().clone();
-        Ok(Closed { meta: w.close()?, paths })
+        Ok(Closed {
+            meta: w.close()?,
+            paths,
+        })
     }
 
     /// Closes every open partition (end of an import or a bounded run, SIGTERM).
     pub fn close_all(&mut self) -> Result<Vec<Closed>, EtlError> {
         // A partition re-derived entirely from disk (an interrupted run made it durable but
         // died before closing it) still needs its meta.json.
-        let unfinished: Vec<Key> = self.seen.iter().filter(|k| !self.writers.contains_key(k)).copied().collect();
+        let unfinished: Vec<Key> = self
+            .seen
+            .iter()
+            .filter(|k| !self.writers.contains_key(k) && !self.closed.contains(k))
+            .copied()
+            .collect();
         for (token, day, late) in unfinished {
             let date = utc::from_yyyymmdd(day).expect("keys hold valid dates");
-            let w = self.open_partition(token, date, late, utc::midnight_ns(date))?;
-            if w.paths().meta.exists() {
+            if self
+                .dir_of(token, date, late, utc::midnight_ns(date))?
+                .join(chronicle_storage::meta::FILE_NAME)
+                .exists()
+            {
                 continue;
             }
+            let w = self.open_partition(token, date, late, utc::midnight_ns(date))?;
             self.writers.insert((token, day, late), w);
         }
         let keys: Vec<Key> = self.writers.keys().copied().collect();

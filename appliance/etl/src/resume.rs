@@ -16,7 +16,12 @@ pub struct Resume {
 /// late streams): around midnight both days receive records.
 /// With `before_tick`, only records below that tick id count (the state an earlier run
 /// started from).
-pub fn resume(data_dir: &Path, venue: &str, symbol_code: &str, before_tick: Option<u64>) -> Result<Resume, StorageError> {
+pub fn resume(
+    data_dir: &Path,
+    venue: &str,
+    symbol_code: &str,
+    before_tick: Option<u64>,
+) -> Result<Resume, StorageError> {
     let dir = data_dir.join("v1").join(venue).join(symbol_code);
     let mut r = Resume {
         next_tick: 1,
@@ -41,7 +46,10 @@ pub fn resume(data_dir: &Path, venue: &str, symbol_code: &str, before_tick: Opti
                 continue;
             }
             let seg = Segment::open(&seg_path)?;
-            for f in seg.frames().filter(|f| before_tick.is_none_or(|b| f.record.meta.global_tick_id < b)) {
+            for f in seg
+                .frames()
+                .filter(|f| before_tick.is_none_or(|b| f.record.meta.global_tick_id < b))
+            {
                 r.next_tick = r.next_tick.max(f.record.meta.global_tick_id + 1);
                 r.watermark_ns = r.watermark_ns.max(f.record.meta.exchange_ts_ns);
             }

@@ -26,7 +26,11 @@ pub enum Input {
     /// The replay generator's seeded synthetic model.
     Synthetic { seed: u64, seconds: u64 },
     /// A real capture, replayed as fast as the shards take it.
-    Capture { path: PathBuf, format: String, venue: String },
+    Capture {
+        path: PathBuf,
+        format: String,
+        venue: String,
+    },
     /// Normalized records in datagrams on this address (the production feed).
     Udp { bind: String },
 }
@@ -88,7 +92,10 @@ impl Default for Config {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             data_dir: PathBuf::from("./data"),
-            input: Input::Synthetic { seed: 20240808, seconds: 60 },
+            input: Input::Synthetic {
+                seed: 20240808,
+                seconds: 60,
+            },
             feed_cpu: 0,
             // One shard on the last core; the feed takes core 0 (2-core boxes: one each).
             shards: vec![ShardConfig {
@@ -112,13 +119,20 @@ impl Default for FlushConfig {
 
 impl Default for SnapshotConfig {
     fn default() -> Self {
-        Self { every_ms: 60_000, retain: 16 }
+        Self {
+            every_ms: 60_000,
+            retain: 16,
+        }
     }
 }
 
 impl Default for PartitionConfig {
     fn default() -> Self {
-        Self { late_policy: LatePolicyName::Reject, grace_ms: 3_600_000, inject_book_every_ms: 60_000 }
+        Self {
+            late_policy: LatePolicyName::Reject,
+            grace_ms: 3_600_000,
+            inject_book_every_ms: 60_000,
+        }
     }
 }
 
@@ -140,7 +154,10 @@ impl Config {
             return Err("snapshots.every_ms must be a multiple of flush.interval_ms".into());
         }
         if self.snapshots.retain < 2 {
-            return Err("snapshots.retain must be at least 2 (a damaged newest one needs a fallback)".into());
+            return Err(
+                "snapshots.retain must be at least 2 (a damaged newest one needs a fallback)"
+                    .into(),
+            );
         }
         let mut cpus: Vec<usize> = self.shards.iter().map(|s| s.cpu).collect();
         cpus.sort();

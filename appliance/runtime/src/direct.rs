@@ -31,24 +31,47 @@ pub struct DirectSegment {
     pub bytes_written: u64,
 }
 
-fn err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(glommio::GlommioError<()>) -> DirectError + 'a {
-    move |e| DirectError { path: path.to_owned(), op, source: e.into() }
+fn err<'a>(
+    path: &'a Path,
+    op: &'static str,
+) -> impl FnOnce(glommio::GlommioError<()>) -> DirectError + 'a {
+    move |e| DirectError {
+        path: path.to_owned(),
+        op,
+        source: e.into(),
+    }
 }
 
 impl DirectSegment {
     /// Opens an existing segment whose valid bytes end at `end` (the partition writer created
     /// or repaired it).
     pub async fn open(path: &Path, end: u64) -> Result<Self, DirectError> {
-        let file = OpenOptions::new().read(true).write(true).dma_open(path).await.map_err(err(path, "open O_DIRECT"))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(path)
+            .await
+            .map_err(err(path, "open O_DIRECT"))?;
         let align = file.alignment().max(512);
         let start = end - end % align;
         let tail = if start == end {
             Vec::new()
         } else {
-            let got = file.read_at_aligned(start, align as usize).await.map_err(err(path, "read tail"))?;
+            let got = file
+                .read_at_aligned(start, align as usize)
+                .await
+                .map_err(err(path, "read tail"))?;
             got[..(end - start) as usize].to_vec()
         };
-        Ok(Self { path: path.to_owned(), file, align, tail, end, writes: 0, bytes_written: 0 })
+        Ok(Self {
+            path: path.to_owned(),
+            file,
+            align,
+            tail,
+            end,
+            writes: 0,
+            bytes_written: 0,
+        })
     }
 
     pub fn alignment(&self) -> u64 {
@@ -65,7 +88,8 @@ impl DirectSegment {
 
     /// The `flags:` line of this descriptor in /proc/self/fdinfo (octal), to prove O_DIRECT.
     pub fn fdinfo_flags(&self) -> Option<u32> {
-        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.file.as_raw_fd())).ok()?;
+        let info =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.file.as_raw_fd())).ok()?;
         let line = info.lines().find(|l| l.starts_with("flags:"))?;
         u32::from_str_radix(line.trim_start_matches("flags:").trim(), 8).ok()
     }
@@ -90,16 +114,29 @@ impl DirectSegment {
         let keep = (new_end % self.align) as usize;
         self.tail.clear();
         self.tail.extend_from_slice(&b[valid - keep..valid]);
-        assert!(block_start % self.align == 0 && padded as u64 % self.align == 0, "O_DIRECT write must be aligned");
-        let n = self.file.write_at(buf, block_start).await.map_err(err(&self.path, "write"))?;
+        assert!(
+            block_start % self.align == 0 && padded as u64 % self.align == 0,
+            "O_DIRECT write must be aligned"
+        );
+        let n = self
+            .file
+            .write_at(buf, block_start)
+            .await
+            .map_err(err(&self.path, "write"))?;
         if n != padded {
             return Err(DirectError {
                 path: self.path.clone(),
                 op: "write",
-                source: std::io::Error::new(std::io::ErrorKind::WriteZero, format!("short write {n} of {padded}")),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    format!("short write {n} of {padded}"),
+                ),
             });
         }
-        self.file.fdatasync().await.map_err(err(&self.path, "fdatasync"))?;
+        self.file
+            .fdatasync()
+            .await
+            .map_err(err(&self.path, "fdatasync"))?;
         self.end = new_end;
         self.writes += 1;
         self.bytes_written += padded as u64;
@@ -108,8 +145,14 @@ impl DirectSegment {
 
     /// Cuts the zero padding and closes the file.
     pub async fn close(self) -> Result<(), DirectError> {
-        self.file.truncate(self.end).await.map_err(err(&self.path, "truncate"))?;
-        self.file.fdatasync().await.map_err(err(&self.path, "fdatasync"))?;
+        self.file
+            .truncate(self.end)
+            .await
+            .map_err(err(&self.path, "truncate"))?;
+        self.file
+            .fdatasync()
+            .await
+            .map_err(err(&self.path, "fdatasync"))?;
         self.file.close().await.map_err(err(&self.path, "close"))?;
         Ok(())
     }

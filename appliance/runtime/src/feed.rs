@@ -5,10 +5,10 @@
 //! drops and marks the gap, see chronicle-feed).
 
 use crate::shard::DECLARE_TICK;
+use chronicle_etl::resume::resume;
 use chronicle_feed::{Producer, ShardMap};
 use chronicle_import::{EventSink, ImportError, Instrument, InstrumentHandle};
 use chronicle_protocol::{Body, Definition, FixedStr, Meta, Record, MAX_RECORD_LEN};
-use chronicle_etl::resume::resume;
 use chronicle_storage::fsutil::{create_dir_durable, write_atomic};
 use chronicle_storage::symbols::DimSymbol;
 use serde::{Deserialize, Serialize};
@@ -36,9 +36,15 @@ impl RunLedger {
         let key = format!("{:016x}", fnv1a(input.as_bytes()));
         let path = data_dir.join("v1").join("runs").join(format!("{key}.json"));
         let start_ticks = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice::<LedgerFile>(&b)
-                .map_err(|e| ImportError::Input { path: path.clone(), at: "ledger".into(), msg: e.to_string() })?
-                .start_ticks,
+            Ok(b) => {
+                serde_json::from_slice::<LedgerFile>(&b)
+                    .map_err(|e| ImportError::Input {
+                        path: path.clone(),
+                        at: "ledger".into(),
+                        msg: e.to_string(),
+                    })?
+                    .start_ticks
+            }
             Err(_) => BTreeMap::new(),
         };
         Ok(Self { path, start_ticks })
@@ -49,16 +55,25 @@ impl RunLedger {
             return Ok(t);
         }
         self.start_ticks.insert(token, fresh);
-        let body = LedgerFile { format: "chronicle.run-ledger/1".into(), input: input.into(), start_ticks: self.start_ticks.clone() };
+        let body = LedgerFile {
+            format: "chronicle.run-ledger/1".into(),
+            input: input.into(),
+            start_ticks: self.start_ticks.clone(),
+        };
         create_dir_durable(self.path.parent().expect("has parent"))?;
-        write_atomic(&self.path, &serde_json::to_vec_pretty(&body).expect("serializes"))?;
+        write_atomic(
+            &self.path,
+            &serde_json::to_vec_pretty(&body).expect("serializes"),
+        )?;
         Ok(fresh)
     }
 }
 
 /// FNV-1a 64: a stable key for an input description (not a security boundary).
 fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ c as u64).wrapping_mul(0x100_0000_01b3))
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
+        (h ^ c as u64).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 pub struct RingSink {
@@ -77,7 +92,12 @@ pub struct RingSink {
 
 impl RingSink {
     /// `input` describes the replayed input exactly; it keys the run ledger.
-    pub fn new(data_dir: &Path, input: &str, rings: Vec<Producer>, map: ShardMap) -> Result<Self, ImportError> {
+    pub fn new(
+        data_dir: &Path,
+        input: &str,
+        rings: Vec<Producer>,
+        map: ShardMap,
+    ) -> Result<Self, ImportError> {
         Ok(Self {
             data_dir: data_dir.to_owned(),
             input: input.to_owned(),
@@ -97,7 +117,9 @@ impl RingSink {
     }
 
     fn send(&mut self, record: Record<'_>) -> Result<(), ImportError> {
-        let len = record.encode(&mut self.scratch[..]).map_err(|e| ImportError::Encode(e.to_string()))?;
+        let len = record
+            .encode(&mut self.scratch[..])
+            .map_err(|e| ImportError::Encode(e.to_string()))?;
         let ring = &mut self.rings[self.map.shard_of(record.meta.token_id)];
         loop {
             match ring.try_push(&self.scratch[..len]) {
@@ -114,10 +136,13 @@ impl RingSink {
 
 impl EventSink for RingSink {
     fn instrument(&mut self, i: &Instrument) -> Result<InstrumentHandle, ImportError> {
-        let row = self.symbols.resolve_or_register(&i.venue, &i.raw_symbol, 0)?;
+        let row = self
+            .symbols
+            .resolve_or_register(&i.venue, &i.raw_symbol, 0)?;
         // Durable before the shard resolves it.
         self.symbols.save()?;
-        let token = u32::try_from(row.symbol_id).map_err(|_| ImportError::Encode(format!("symbol_id {} exceeds u32", row.symbol_id)))?;
+        let token = u32::try_from(row.symbol_id)
+            .map_err(|_| ImportError::Encode(format!("symbol_id {} exceeds u32", row.symbol_id)))?;
         let enc = |e: chronicle_protocol::EncodeError| ImportError::Encode(e.to_string());
         let def = Definition {
             venue: FixedStr::new("venue", &i.venue).map_err(enc)?,
@@ -130,10 +155,21 @@ impl EventSink for RingSink {
             symbol_id: token as u64,
             expiration_ns: i.expiration_ns,
         };
-        let durable = resume(&self.data_dir, &i.venue, &row.symbol_code, None).map_err(ImportError::Storage)?;
-        let start = self.ledger.start_tick(token, durable.next_tick, &self.input)?;
-        let meta = Meta { token_id: token, global_tick_id: DECLARE_TICK, exchange_ts_ns: start, receive_ts_ns: durable.next_tick - 1 };
-        self.send(Record { meta, body: Body::Definition(def) })?;
+        let durable = resume(&self.data_dir, &i.venue, &row.symbol_code, None)
+            .map_err(ImportError::Storage)?;
+        let start = self
+            .ledger
+            .start_tick(token, durable.next_tick, &self.input)?;
+        let meta = Meta {
+            token_id: token,
+            global_tick_id: DECLARE_TICK,
+            exchange_ts_ns: start,
+            receive_ts_ns: durable.next_tick - 1,
+        };
+        self.send(Record {
+            meta,
+            body: Body::Definition(def),
+        })?;
         Ok(match self.tokens.iter().position(|&t| t == token) {
             Some(h) => h,
             None => {
@@ -143,9 +179,20 @@ impl EventSink for RingSink {
         })
     }
 
-    fn event(&mut self, h: InstrumentHandle, exchange_ts_ns: u64, receive_ts_ns: u64, body: Body<'_>) -> Result<(), ImportError> {
+    fn event(
+        &mut self,
+        h: InstrumentHandle,
+        exchange_ts_ns: u64,
+        receive_ts_ns: u64,
+        body: Body<'_>,
+    ) -> Result<(), ImportError> {
         self.events += 1;
-        let meta = Meta { token_id: self.tokens[h], global_tick_id: 0, exchange_ts_ns, receive_ts_ns };
+        let meta = Meta {
+            token_id: self.tokens[h],
+            global_tick_id: 0,
+            exchange_ts_ns,
+            receive_ts_ns,
+        };
         self.send(Record { meta, body })
     }
 }

@@ -29,10 +29,17 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     for s in &cfg.shards {
         // The appliance owns its rings: a file left by a crashed run is replaced.
         let _ = std::fs::remove_file(&s.ring);
-        producers.push(chronicle_feed::create(&s.ring, s.ring_bytes, Access::Owner).map_err(|e| RuntimeError::Ring(e.to_string()))?);
-        consumers.push(chronicle_feed::attach(&s.ring, &AttachOptions::default()).map_err(|e| RuntimeError::Ring(e.to_string()))?);
+        producers.push(
+            chronicle_feed::create(&s.ring, s.ring_bytes, Access::Owner)
+                .map_err(|e| RuntimeError::Ring(e.to_string()))?,
+        );
+        consumers.push(
+            chronicle_feed::attach(&s.ring, &AttachOptions::default())
+                .map_err(|e| RuntimeError::Ring(e.to_string()))?,
+        );
     }
-    let map = ShardMap::modulo(cfg.shards.len()).map_err(|e| RuntimeError::Config(e.to_string()))?;
+    let map =
+        ShardMap::modulo(cfg.shards.len()).map_err(|e| RuntimeError::Config(e.to_string()))?;
     let source = Source {
         kind: "feed".into(),
         format: match &cfg.input {
@@ -68,10 +75,16 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
 
     let (feed_events, feed_full_waits, ring_drops) = match &cfg.input {
         Input::Udp { bind } => {
-            let socket = std::net::UdpSocket::bind(bind).map_err(|e| RuntimeError::Config(format!("bind {bind}: {e}")))?;
-            let handler = FeedHandler::new(socket, producers, map).map_err(|e| RuntimeError::Config(e.to_string()))?;
-            let feed = handler.spawn(Some(cfg.feed_cpu), false, stop.clone()).map_err(|e| RuntimeError::Config(e.to_string()))?;
-            let (handler, result) = feed.join().map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
+            let socket = std::net::UdpSocket::bind(bind)
+                .map_err(|e| RuntimeError::Config(format!("bind {bind}: {e}")))?;
+            let handler = FeedHandler::new(socket, producers, map)
+                .map_err(|e| RuntimeError::Config(e.to_string()))?;
+            let feed = handler
+                .spawn(Some(cfg.feed_cpu), false, stop.clone())
+                .map_err(|e| RuntimeError::Config(e.to_string()))?;
+            let (handler, result) = feed
+                .join()
+                .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
             result.map_err(|e| RuntimeError::Ring(e.to_string()))?;
             let st = handler.stats();
             (st.records_written, 0, st.records_dropped)
@@ -84,12 +97,15 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
                 .name("chronicle-feed".into())
                 .spawn(move || -> Result<(u64, u64, u64), String> {
                     chronicle_feed::feed::pin_current_thread(cpu);
-                    let mut sink = RingSink::new(&data_dir, &input_key(&bounded), producers, map).map_err(|e| e.to_string())?;
+                    let mut sink = RingSink::new(&data_dir, &input_key(&bounded), producers, map)
+                        .map_err(|e| e.to_string())?;
                     replay_into(&bounded, &data_dir, &mut sink)?;
                     Ok((sink.events, sink.full_waits, 0))
                 })
                 .map_err(|e| RuntimeError::Config(e.to_string()))?;
-            let r = feed.join().map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
+            let r = feed
+                .join()
+                .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
             let r = r.map_err(RuntimeError::Config)?;
             if follow {
                 while !stop.load(Ordering::Relaxed) {
@@ -102,33 +118,63 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     done.store(true, Ordering::Release);
     let mut shards = Vec::new();
     for h in handles {
-        shards.push(h.join().map_err(|e| RuntimeError::Executor(e.to_string()))??);
+        shards.push(
+            h.join()
+                .map_err(|e| RuntimeError::Executor(e.to_string()))??,
+        );
     }
     for s in &cfg.shards {
         let _ = std::fs::remove_file(&s.ring);
     }
-    Ok(RunSummary { shards, feed_events, feed_full_waits, ring_drops, elapsed: started.elapsed() })
+    Ok(RunSummary {
+        shards,
+        feed_events,
+        feed_full_waits,
+        ring_drops,
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Decodes a bounded input into the rings.
-fn replay_into(input: &Input, data_dir: &std::path::Path, sink: &mut RingSink) -> Result<(), String> {
+fn replay_into(
+    input: &Input,
+    data_dir: &std::path::Path,
+    sink: &mut RingSink,
+) -> Result<(), String> {
     match input {
         Input::Synthetic { seed, seconds } => {
-            let cfg = chronicle_replay::SyntheticConfig { seed: *seed, duration_ns: seconds * 1_000_000_000, ..Default::default() };
+            let cfg = chronicle_replay::SyntheticConfig {
+                seed: *seed,
+                duration_ns: seconds * 1_000_000_000,
+                ..Default::default()
+            };
             // The synthetic model speaks the Binance capture format, so it takes the same
             // decoder as a real capture.
             std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
             let path = data_dir.join(format!(".synthetic-{seed}-{seconds}s.capture"));
             let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            chronicle_replay::write_capture(&cfg, std::io::BufWriter::new(f)).map_err(|e| e.to_string())?;
-            let r = chronicle_import::binance::import(&path, "binance-usdm", sink).map(|_| ()).map_err(|e| e.to_string());
+            chronicle_replay::write_capture(&cfg, std::io::BufWriter::new(f))
+                .map_err(|e| e.to_string())?;
+            let r = chronicle_import::binance::import(&path, "binance-usdm", sink)
+                .map(|_| ())
+                .map_err(|e| e.to_string());
             let _ = std::fs::remove_file(&path);
             r
         }
-        Input::Capture { path, format, venue } => match format.as_str() {
-            "binance-capture" => chronicle_import::binance::import(path, venue, sink).map(|_| ()).map_err(|e| e.to_string()),
-            "dbn" => chronicle_import::dbn::import(path, sink).map(|_| ()).map_err(|e| e.to_string()),
-            f => Err(format!("input format `{f}`: expected binance-capture or dbn")),
+        Input::Capture {
+            path,
+            format,
+            venue,
+        } => match format.as_str() {
+            "binance-capture" => chronicle_import::binance::import(path, venue, sink)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            "dbn" => chronicle_import::dbn::import(path, sink)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            f => Err(format!(
+                "input format `{f}`: expected binance-capture or dbn"
+            )),
         },
         Input::Udp { .. } => unreachable!("UDP input is not bounded"),
     }
@@ -139,10 +185,17 @@ fn replay_into(input: &Input, data_dir: &std::path::Path, sink: &mut RingSink) -
 fn input_key(input: &Input) -> String {
     match input {
         Input::Synthetic { seed, seconds } => format!("synthetic seed={seed} seconds={seconds}"),
-        Input::Capture { path, format, venue } => {
+        Input::Capture {
+            path,
+            format,
+            venue,
+        } => {
             let len = std::fs::metadata(path).map_or(0, |m| m.len());
             let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-            format!("capture format={format} venue={venue} path={} bytes={len}", abs.display())
+            format!(
+                "capture format={format} venue={venue} path={} bytes={len}",
+                abs.display()
+            )
         }
         Input::Udp { bind } => format!("udp {bind}"),
     }

@@ -75,14 +75,20 @@ struct Shard {
 
 /// Starts the shard's executor on its core; it runs until `done` is set and its ring is empty
 /// (or forever when `done` never is).
-pub fn spawn(settings: ShardSettings, mut consumer: Consumer, done: Arc<AtomicBool>) -> Result<glommio::ExecutorJoinHandle<Result<ShardReport, RuntimeError>>, RuntimeError> {
+pub fn spawn(
+    settings: ShardSettings,
+    mut consumer: Consumer,
+    done: Arc<AtomicBool>,
+) -> Result<glommio::ExecutorJoinHandle<Result<ShardReport, RuntimeError>>, RuntimeError> {
     let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(settings.cpu))
         .name(&format!("shard-{}", settings.index))
         .io_memory(settings.io_memory_bytes);
     builder
         .spawn(move || async move {
             let mut shard = Shard::new(&settings)?;
-            shard.run(&mut consumer, &done, settings.flush_interval).await?;
+            shard
+                .run(&mut consumer, &done, settings.flush_interval)
+                .await?;
             Ok(shard.report)
         })
         .map_err(|e| RuntimeError::Executor(e.to_string()))
@@ -116,17 +122,26 @@ impl Shard {
         })
     }
 
-    async fn run(&mut self, ring: &mut Consumer, done: &AtomicBool, interval: Duration) -> Result<(), RuntimeError> {
+    async fn run(
+        &mut self,
+        ring: &mut Consumer,
+        done: &AtomicBool,
+        interval: Duration,
+    ) -> Result<(), RuntimeError> {
         let start = Instant::now();
         let mut deadline = start + interval;
         let mut last_flush = start;
         loop {
             let finished = self.drain(ring, done, deadline).await?;
             let t = Instant::now();
-            self.stats.flush_cadence.record((t - last_flush).as_nanos() as u64);
+            self.stats
+                .flush_cadence
+                .record((t - last_flush).as_nanos() as u64);
             last_flush = t;
             self.flush(false).await?;
-            self.stats.flush_duration.record(t.elapsed().as_nanos() as u64);
+            self.stats
+                .flush_duration
+                .record(t.elapsed().as_nanos() as u64);
             if finished {
                 break;
             }
@@ -140,13 +155,22 @@ impl Shard {
         self.flush(true).await?;
         self.report.counters = self.refinery.counters;
         self.report.stats = std::mem::take(&mut self.stats);
-        self.report.engine_ticks = self.engines.iter().map(|(t, e)| (*t, e.engine.last_global_tick_id())).collect();
+        self.report.engine_ticks = self
+            .engines
+            .iter()
+            .map(|(t, e)| (*t, e.engine.last_global_tick_id()))
+            .collect();
         Ok(())
     }
 
     /// The hot loop: pops and refines records until the flush deadline. Returns true once the
     /// feed is done and the ring is empty.
-    async fn drain(&mut self, ring: &mut Consumer, done: &AtomicBool, deadline: Instant) -> Result<bool, RuntimeError> {
+    async fn drain(
+        &mut self,
+        ring: &mut Consumer,
+        done: &AtomicBool,
+        deadline: Instant,
+    ) -> Result<bool, RuntimeError> {
         let mut n = 0u64;
         loop {
             // Read `done` before popping: a record pushed before `done` was set is then seen.
@@ -155,9 +179,13 @@ impl Shard {
             let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
             match popped {
                 Some(view) => {
-                    let rec = view.decode().map_err(|e| RuntimeError::Ring(format!("undecodable record from the ring: {e}")))?;
+                    let rec = view.decode().map_err(|e| {
+                        RuntimeError::Ring(format!("undecodable record from the ring: {e}"))
+                    })?;
                     self.handle(&rec)?;
-                    self.stats.hot_path.record(self.clock.delta_as_nanos(t0, self.clock.raw()));
+                    self.stats
+                        .hot_path
+                        .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
                     n += 1;
                     if n % 256 != 0 {
                         continue;
@@ -190,18 +218,33 @@ impl Shard {
                 return Ok(());
             }
             // A ring overrun loses records of any token of this shard: each one is marked.
-            Body::Gap(g @ Gap { reason: GapReason::RingOverrun, .. }) if !self.engines.contains_key(&token) => {
+            Body::Gap(
+                g @ Gap {
+                    reason: GapReason::RingOverrun,
+                    ..
+                },
+            ) if !self.engines.contains_key(&token) => {
                 self.report.ring_gaps += 1;
                 let tokens: Vec<u32> = self.engines.keys().copied().collect();
                 for t in tokens {
-                    self.push(t, rec.meta.exchange_ts_ns, rec.meta.receive_ts_ns, Body::Gap(g))?;
+                    self.push(
+                        t,
+                        rec.meta.exchange_ts_ns,
+                        rec.meta.receive_ts_ns,
+                        Body::Gap(g),
+                    )?;
                 }
                 return Ok(());
             }
             _ => {}
         }
         self.report.events += 1;
-        self.push(token, rec.meta.exchange_ts_ns, rec.meta.receive_ts_ns, rec.body)
+        self.push(
+            token,
+            rec.meta.exchange_ts_ns,
+            rec.meta.receive_ts_ns,
+            rec.body,
+        )
     }
 
     fn push(&mut self, token: u32, ts: u64, recv: u64, body: Body<'_>) -> Result<(), RuntimeError> {
@@ -213,13 +256,18 @@ impl Shard {
             if a.late {
                 return; // a late stream is outside the canonical log the engine follows
             }
-            let Some(e) = engines.get_mut(&a.record.meta.token_id) else { return };
+            let Some(e) = engines.get_mut(&a.record.meta.token_id) else {
+                return;
+            };
             let t0 = clock.raw();
             if let Err(err) = e.engine.apply(a.record) {
                 failed = Some(err);
             }
             engine_stage.record(clock.delta_as_nanos(t0, clock.raw()));
-            e.position = Some(LogPosition { date: a.date, offset: a.end_offset });
+            e.position = Some(LogPosition {
+                date: a.date,
+                offset: a.end_offset,
+            });
         })?;
         match failed {
             Some(e) => Err(RuntimeError::Engine(e.to_string())),
@@ -232,7 +280,11 @@ impl Shard {
         let data_dir = &self.refinery.config().data_dir;
         let symbols = DimSymbol::load(data_dir)?;
         let mut dirs: Vec<PathBuf> = Vec::new();
-        for r in symbols.rows().iter().filter(|r| r.symbol_id == token as u64) {
+        for r in symbols
+            .rows()
+            .iter()
+            .filter(|r| r.symbol_id == token as u64)
+        {
             let d = data_dir.join("v1").join(&r.venue).join(&r.symbol_code);
             if !dirs.contains(&d) {
                 dirs.push(d);
@@ -240,11 +292,23 @@ impl Shard {
         }
         let (r, _) = catch_up(&self.store, &TokenLog::new(dirs), token as u64, None)?;
         for f in &r.fallbacks {
-            eprintln!("chronicle: shard: token {token}: snapshot {} skipped: {}", f.path.display(), f.reason);
+            eprintln!(
+                "chronicle: shard: token {token}: snapshot {} skipped: {}",
+                f.path.display(),
+                f.reason
+            );
         }
         let tick = r.engine.last_global_tick_id();
         let clock = r.engine.last_exchange_ts_ns();
-        self.engines.insert(token, Engine { engine: r.engine, position: r.position, snapped_tick: tick, snapped_clock: clock });
+        self.engines.insert(
+            token,
+            Engine {
+                engine: r.engine,
+                position: r.position,
+                snapped_tick: tick,
+                snapped_clock: clock,
+            },
+        );
         Ok(())
     }
 
@@ -261,7 +325,9 @@ impl Shard {
             let path = w.paths().segment.clone();
             if !self.directs.contains_key(&path) {
                 let d = DirectSegment::open(&path, start).await?;
-                self.report.o_direct_verified &= d.fdinfo_flags().is_some_and(|f| f & libc::O_DIRECT as u32 != 0);
+                self.report.o_direct_verified &= d
+                    .fdinfo_flags()
+                    .is_some_and(|f| f & libc::O_DIRECT as u32 != 0);
                 self.directs.insert(path.clone(), d);
             }
             let d = self.directs.get_mut(&path).expect("opened above");
@@ -285,15 +351,21 @@ impl Shard {
         // Snapshots only now: every record they cover is durable.
         let every = self.snapshot_every_ns;
         for (token, e) in self.engines.iter_mut() {
-            let (tick, clock) = (e.engine.last_global_tick_id(), e.engine.last_exchange_ts_ns());
+            let (tick, clock) = (
+                e.engine.last_global_tick_id(),
+                e.engine.last_exchange_ts_ns(),
+            );
             let due = last || clock / every > e.snapped_clock / every;
             if tick == e.snapped_tick || !due {
                 continue;
             }
             let Some(pos) = e.position else { continue };
             let t0 = Instant::now();
-            self.store.write(*token as u64, &e.engine.snapshot(pos.pack()), clock)?;
-            self.stats.snapshot_write.record(t0.elapsed().as_nanos() as u64);
+            self.store
+                .write(*token as u64, &e.engine.snapshot(pos.pack()), clock)?;
+            self.stats
+                .snapshot_write
+                .record(t0.elapsed().as_nanos() as u64);
             e.snapped_tick = tick;
             e.snapped_clock = clock;
             self.report.snapshots += 1;
@@ -301,4 +373,3 @@ impl Shard {
         Ok(())
     }
 }
-

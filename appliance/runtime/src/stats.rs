@@ -12,7 +12,10 @@ pub struct Stage {
 impl Stage {
     pub fn new(name: &'static str) -> Self {
         // 1 ns .. 100 s at 3 significant digits: allocated once, recording never allocates.
-        Self { name, hist: Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds") }
+        Self {
+            name,
+            hist: Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds"),
+        }
     }
 
     #[inline]
@@ -70,6 +73,12 @@ impl Default for ShardStats {
 
 impl ShardStats {
     pub fn stages(&self) -> [&Stage; 5] {
-        [&self.hot_path, &self.engine_update, &self.flush_duration, &self.flush_cadence, &self.snapshot_write]
+        [
+            &self.hot_path,
+            &self.engine_update,
+            &self.flush_duration,
+            &self.flush_cadence,
+            &self.snapshot_write,
+        ]
     }
 }
