@@ -3,3 +3,62 @@
 //! - `decode`: decode throughput of a real `.q` segment (the Binance BTCUSDT capture in
 //!   `shared/data/`, imported in the bench's setup) against the same events encoded as an
 //!   uncompressed DBN stream and decoded with the `dbn` crate.
+//! - `engine`: tick-engine update ns/event (p50/p99 on the real capture), snapshot encode and
+//!   decode, recovery from a snapshot against a full replay.
+//! - `appliance`: one shard fed from memory as fast as it takes records: sustained ingest
+//!   with persistence, flush duration and cadence, disk bytes/s against `fio`.
+
+use std::path::{Path, PathBuf};
+
+/// `shared/data/` beside the repository.
+pub const SHARED_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/");
+pub const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
+
+/// The BTCUSDT capture imported into a fresh directory on the real disk (`target/`), or
+/// `None` with a loud note when the capture is absent.
+pub fn imported_capture() -> Option<(tempfile::TempDir, PathBuf)> {
+    let capture = Path::new(SHARED_DATA).join(CAPTURE);
+    if !capture.exists() {
+        eprintln!(
+            "SKIP: {} is absent; the benchmark needs the real capture",
+            capture.display()
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"))
+        .expect("scratch dir");
+    let source = chronicle_storage::meta::Source {
+        kind: "import".into(),
+        format: "binance-capture".into(),
+        file: None,
+    };
+    let mut sink = chronicle_import::PartitionSink::new(dir.path(), source).expect("sink");
+    chronicle_import::binance::import(&capture, "binance-usdm", &mut sink).expect("import");
+    sink.finish().expect("finish");
+    let data = dir.path().to_owned();
+    Some((dir, data))
+}
+
+/// Every record of the token's partitions, in tick order, as owned bytes.
+pub fn records(data: &Path) -> Vec<Vec<u8>> {
+    let log = chronicle_state::log::TokenLog::new(vec![data.join("v1/binance-usdm/btcusdt")]);
+    let mut out = Vec::new();
+    log.replay(None, 0, |_, rec| {
+        out.push(rec.to_vec().expect("re-encodes"));
+        Ok(())
+    })
+    .expect("log replays");
+    out
+}
+
+/// Percentiles of a histogram of ns, as a table row.
+pub fn row(name: &str, h: &hdrhistogram::Histogram<u64>) -> String {
+    format!(
+        "| {name} | {} | {} | {} | {} | {} |",
+        h.len(),
+        h.value_at_quantile(0.5),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max()
+    )
+}
