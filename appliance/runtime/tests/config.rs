@@ -4,7 +4,11 @@ use chronicle_runtime::config::{Config, Input};
 
 #[test]
 fn the_documented_example_parses() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/chronicle.example.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/chronicle.example.toml"
+    ))
+    .unwrap();
     let c = Config::from_toml(&text).unwrap();
     assert!(matches!(c.input, Input::Udp { .. }));
     assert_eq!(c.shards.len(), 1);

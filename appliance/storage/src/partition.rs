@@ -55,7 +55,13 @@ impl Stats {
         let m = &mut self.meta;
         m.records += 1;
         let kind = type_id::name(view.type_id).unwrap_or("unknown");
-        *m.counts.entry(kind.to_owned()).or_default() += 1;
+        // get_mut first: the hot path must not allocate a key for every record.
+        match m.counts.get_mut(kind) {
+            Some(c) => *c += 1,
+            None => {
+                m.counts.insert(kind.to_owned(), 1);
+            }
+        }
         let ts = view.meta.exchange_ts_ns;
         let (first, last) = match &m.event_time_range {
             Some(r) => (r.first_ns.min(ts), r.last_ns.max(ts)),

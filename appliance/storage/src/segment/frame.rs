@@ -86,8 +86,12 @@ impl<'a> FrameIter<'a> {
     pub fn new(buf: &'a [u8], start: usize) -> Self {
         // A start past the end is a caller's bad offset (a damaged index or snapshot): an
         // error at that offset, never a panic.
-        let done = (start > buf.len())
-            .then(|| Err((start as u64, format!("offset past the end ({} bytes)", buf.len()))));
+        let done = (start > buf.len()).then(|| {
+            Err((
+                start as u64,
+                format!("offset past the end ({} bytes)", buf.len()),
+            ))
+        });
         Self {
             buf,
             at: start.min(buf.len()),

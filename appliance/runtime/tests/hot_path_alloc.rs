@@ -1,0 +1,184 @@
+//! The hot path — ring read → decode → refinery (late check, book, tick id, encode and frame
+//! into the partition's flush buffer) → engine update — allocates nothing once a token's
+//! partition is open and its buffer has grown to a flush's worth. Counted by a global
+//! allocator over 200,000 records of a realistic book-and-trades stream.
+
+use chronicle_engine::TokenEngine;
+use chronicle_etl::{Refinery, RefineryConfig};
+use chronicle_protocol::{
+    Bbo, Body, BookSnapshot, Definition, FixedStr, Level, LevelUpdate, Levels, Meta, Record, Side,
+    Trade, UNDEF,
+};
+use chronicle_storage::meta::Source;
+use chronicle_storage::symbols::DimSymbol;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+const T0: u64 = 1_723_118_400_000_000_000; // 2024-08-08T12:00:00Z: no day change in the run
+
+/// The i-th event of a deterministic stream: level updates around a moving mid, quotes,
+/// trades, every one 1 ms apart (so minute boundaries, and book injections, are crossed).
+fn event(i: u64) -> (u64, Body<'static>) {
+    let mid = 618_000 + (i / 97 % 40) as i64;
+    let ts = T0 + i * 1_000_000;
+    let body = match i % 5 {
+        0 | 1 => Body::LevelUpdate(LevelUpdate {
+            side: if i % 2 == 0 { Side::Bid } else { Side::Ask },
+            flags: 1,
+            price: if i % 2 == 0 {
+                mid - 1 - (i % 50) as i64
+            } else {
+                mid + 1 + (i % 50) as i64
+            },
+            quantity: (i % 7) as i64,
+            first_update_id: i,
+            last_update_id: i,
+            prev_update_id: i - 1,
+        }),
+        2 | 3 => Body::Bbo(Bbo {
+            bid_price: mid - 1,
+            bid_quantity: 5,
+            ask_price: mid + 1,
+            ask_quantity: 6,
+            update_id: i,
+        }),
+        _ => Body::Trade(Trade {
+            aggressor: Side::Bid,
+            flags: 0,
+            price: mid + 1,
+            quantity: 3,
+            trade_id: i,
+        }),
+    };
+    (ts, body)
+}
+
+#[test]
+fn ring_to_buffer_and_engine_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut symbols = DimSymbol::load(dir.path()).unwrap();
+    symbols
+        .resolve_or_register("binance-usdm", "BTCUSDT", 0)
+        .unwrap();
+    symbols.save().unwrap();
+    let mut cfg = RefineryConfig::new(
+        dir.path().to_owned(),
+        Source {
+            kind: "feed".into(),
+            format: "test".into(),
+            file: None,
+        },
+    );
+    cfg.sync_every_bytes = None;
+    let mut refinery = Refinery::new(cfg).unwrap();
+    let def = Definition {
+        venue: FixedStr::new("venue", "binance-usdm").unwrap(),
+        raw_symbol: FixedStr::new("raw_symbol", "BTCUSDT").unwrap(),
+        price_exponent: -1,
+        quantity_exponent: -3,
+        instrument_class: 0,
+        tick_size: UNDEF,
+        lot_size: UNDEF,
+        symbol_id: 1,
+        expiration_ns: 0,
+    };
+    refinery.declare(1, def, None).unwrap();
+    let mut engine = TokenEngine::new(1);
+    let (mut producer, mut consumer) = chronicle_feed::mem_ring(1 << 20);
+
+    // A venue snapshot syncs the book, so injections happen at minute boundaries.
+    let levels: Vec<Level> = (1..=200)
+        .map(|k| Level {
+            price: 618_000 - k,
+            quantity: 1_000,
+        })
+        .chain((1..=200).map(|k| Level {
+            price: 618_000 + k,
+            quantity: 1_000,
+        }))
+        .collect();
+    let snapshot = Body::BookSnapshot(BookSnapshot {
+        update_id: 0,
+        chunk: 0,
+        flags: BookSnapshot::FLAG_LAST_CHUNK,
+        bid_count: 200,
+        ask_count: 200,
+        levels: Levels::Slice(&levels),
+    });
+
+    let mut encoded = vec![0u8; 65536];
+    let mut run = |refinery: &mut Refinery, engine: &mut TokenEngine, from: u64, to: u64| {
+        for i in from..to {
+            let (ts, body) = if i == 0 { (T0, snapshot) } else { event(i) };
+            let n = Record {
+                meta: Meta {
+                    token_id: 1,
+                    global_tick_id: 0,
+                    exchange_ts_ns: ts,
+                    receive_ts_ns: ts,
+                },
+                body,
+            }
+            .encode(&mut encoded)
+            .unwrap();
+            assert!(producer.try_push(&encoded[..n]).unwrap());
+            // --- the shard's hot path ---
+            let view = consumer.pop().unwrap().expect("just pushed");
+            let rec = view.decode().unwrap();
+            refinery
+                .push(
+                    rec.meta.token_id,
+                    rec.meta.exchange_ts_ns,
+                    rec.meta.receive_ts_ns,
+                    rec.body,
+                    &mut |a| {
+                        engine.apply(a.record).unwrap();
+                    },
+                )
+                .unwrap();
+        }
+    };
+    // Warm-up: opens the partition, grows the flush buffer to a flush's worth.
+    run(&mut refinery, &mut engine, 0, 200_000);
+    for w in refinery.partitions_mut() {
+        w.sync().unwrap(); // the flush: buffer written, capacity kept
+    }
+    COUNTING.store(true, Ordering::SeqCst);
+    run(&mut refinery, &mut engine, 200_000, 400_000);
+    COUNTING.store(false, Ordering::SeqCst);
+    assert!(
+        refinery.counters.injected_snapshots >= 6,
+        "minute boundaries crossed: {:?}",
+        refinery.counters
+    );
+    assert_eq!(
+        ALLOCS.load(Ordering::SeqCst),
+        0,
+        "allocations on the hot path"
+    );
+}
