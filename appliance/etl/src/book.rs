@@ -9,6 +9,9 @@
 
 use chronicle_protocol::{Body, BookSnapshot, GapReason, Level, LevelUpdate, Side};
 
+/// "`a` is a better price than `b`" for one side.
+type Better = fn(i64, i64) -> bool;
+
 /// Levels kept per side.
 pub const MAX_LEVELS_PER_SIDE: usize = 8192;
 
@@ -99,7 +102,7 @@ impl Book {
     }
 
     fn set(&mut self, side: Side, price: i64, quantity: i64) {
-        let (levels, better): (&mut Vec<Level>, fn(i64, i64) -> bool) = match side {
+        let (levels, better): (&mut Vec<Level>, Better) = match side {
             Side::Bid => (&mut self.bids, |a, b| a > b),
             Side::Ask => (&mut self.asks, |a, b| a < b),
             Side::None => return,

@@ -11,6 +11,15 @@ use chronicle_storage::utc;
 use std::path::PathBuf;
 use time::Date;
 
+/// One partition being merged: its date, segment, frame iterator and next record above the
+/// resume tick (tick id, end offset, record).
+type Head<'a> = (
+    Date,
+    &'a Segment,
+    FrameIter<'a>,
+    Option<(u64, u64, Record<'a>)>,
+);
+
 pub struct TokenLog {
     /// `v1/{venue}/{symbol_code}` directories: more than one if the code changed (SCD2).
     symbol_dirs: Vec<PathBuf>,
@@ -66,12 +75,7 @@ impl TokenLog {
             .filter(|(d, _)| first_date.is_none_or(|fd| *d >= fd))
             .map(|(d, p)| Ok((d, Segment::open(&p)?)))
             .collect::<Result<_, StateError>>()?;
-        let mut heads: Vec<(
-            Date,
-            &Segment,
-            FrameIter<'_>,
-            Option<(u64, u64, Record<'_>)>,
-        )> = segments
+        let mut heads: Vec<Head<'_>> = segments
             .iter()
             .map(|(d, s)| {
                 let start = match after {

@@ -84,18 +84,15 @@ pub fn check_alignment(log: &TokenLog, pos: LogPosition, tick: u64) -> Result<()
     ))
 }
 
+/// A usable snapshot: the engine it restores, its header, its file.
+pub type Found = (TokenEngine, SnapshotHeader, PathBuf);
+
 /// The newest snapshot that decodes, belongs to `token_id` and lines up with the log.
 pub fn newest_valid(
     store: &SnapshotStore,
     log: &TokenLog,
     token_id: u64,
-) -> Result<
-    (
-        Option<(TokenEngine, SnapshotHeader, PathBuf)>,
-        Vec<Fallback>,
-    ),
-    StateError,
-> {
+) -> Result<(Option<Found>, Vec<Fallback>), StateError> {
     let mut fallbacks = Vec::new();
     for path in store.list(token_id)? {
         let reason = match std::fs::read(&path) {
