@@ -1,0 +1,497 @@
+//! The UDP feed handler: datagrams of normalized protocol records in, shard rings out.
+//!
+//! Datagram format (`docs/formats/ring.md`, "Feed datagrams"): a 16-byte header
+//! (`magic u32`, `version u16`, `count u16`, `sequence u64`) followed by exactly `count`
+//! protocol records back to back. A datagram is validated whole before any of its records is
+//! routed: a malformed datagram is counted and dropped, never partly forwarded. Sequence
+//! numbers increase by one per datagram; a jump means datagrams were lost in transport, and
+//! every shard gets a `gap` record (`GapReason::FeedLoss`) before the next records.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chronicle_protocol::{Body, DecodeError, Gap, GapReason, Meta, Record, RecordView};
+
+use crate::ring::{Producer, PushError, Pushed};
+
+/// `b"CHFD"` read as a little-endian u32.
+pub const DATAGRAM_MAGIC: u32 = u32::from_le_bytes(*b"CHFD");
+pub const DATAGRAM_VERSION: u16 = 1;
+pub const DATAGRAM_HEADER_LEN: usize = 16;
+/// The largest UDP payload over IPv4.
+pub const MAX_DATAGRAM_LEN: usize = 65507;
+/// A limit on records per datagram (65507 bytes hold at most 2046 records of 32 bytes).
+pub const MAX_RECORDS_PER_DATAGRAM: u16 = 2046;
+/// A limit on shards: the handler tracks the shards a datagram touched in a u64.
+pub const MAX_SHARDS: usize = 64;
+/// How long a blocking receive waits before the handler checks its stop flag and flushes
+/// pending gap markers.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DatagramError {
+    #[error("datagram of {len} bytes is shorter than its {DATAGRAM_HEADER_LEN}-byte header")]
+    Truncated { len: usize },
+    #[error("datagram magic {found:#010x} is not {DATAGRAM_MAGIC:#010x}")]
+    BadMagic { found: u32 },
+    #[error("datagram version {found}, expected {DATAGRAM_VERSION}")]
+    BadVersion { found: u16 },
+    #[error("datagram announces {count} records, the limit is {MAX_RECORDS_PER_DATAGRAM}")]
+    TooManyRecords { count: u16 },
+    #[error("record {index} at datagram offset {offset}: {error}")]
+    BadRecord {
+        index: u16,
+        offset: usize,
+        error: DecodeError,
+    },
+    #[error("{extra} bytes after the {count} records the datagram announces")]
+    TrailingBytes { count: u16, extra: usize },
+}
+
+/// Counters of the feed handler (single writer: the handler thread).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedStats {
+    pub datagrams: u64,
+    /// Records written to rings (dropped-on-overrun records are counted by each ring).
+    pub records_written: u64,
+    /// Records a full ring dropped (each announced by a `RingOverrun` gap).
+    pub records_dropped: u64,
+    /// Malformed datagrams, all reasons.
+    pub malformed: u64,
+    pub malformed_truncated: u64,
+    pub malformed_magic: u64,
+    pub malformed_version: u64,
+    pub malformed_count: u64,
+    pub malformed_record: u64,
+    pub malformed_trailing: u64,
+    /// Datagrams whose sequence was behind the expected one (duplicates, late arrivals).
+    pub stale: u64,
+    /// Datagrams missing according to sequence numbers.
+    pub lost_datagrams: u64,
+    /// Sequence jumps, each announced to every shard by a `FeedLoss` gap.
+    pub feed_gaps: u64,
+}
+
+/// Token → shard: an explicit table, else `token_id % shards`. Stable: the same
+/// configuration always routes a token to the same shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardMap {
+    shards: usize,
+    /// Sorted by token, no duplicates.
+    table: Vec<(u32, u16)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("shard count {0} must be in 1..={MAX_SHARDS}")]
+    ShardCount(usize),
+    #[error("token {token} is mapped to shard {shard}, but there are {shards} shards")]
+    ShardOutOfRange {
+        token: u32,
+        shard: usize,
+        shards: usize,
+    },
+    #[error("token {0} is mapped twice")]
+    DuplicateToken(u32),
+    #[error("{rings} rings for a map of {shards} shards")]
+    RingCount { rings: usize, shards: usize },
+}
+
+impl ShardMap {
+    pub fn modulo(shards: usize) -> Result<Self, ConfigError> {
+        Self::with_table(shards, [])
+    }
+
+    pub fn with_table(
+        shards: usize,
+        entries: impl IntoIterator<Item = (u32, usize)>,
+    ) -> Result<Self, ConfigError> {
+        if shards == 0 || shards > MAX_SHARDS {
+            return Err(ConfigError::ShardCount(shards));
+        }
+        let mut table = Vec::new();
+        for (token, shard) in entries {
+            if shard >= shards {
+                return Err(ConfigError::ShardOutOfRange {
+                    token,
+                    shard,
+                    shards,
+                });
+            }
+            table.push((token, shard as u16));
+        }
+        table.sort_unstable();
+        if let Some(w) = table.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(ConfigError::DuplicateToken(w[0].0));
+        }
+        Ok(Self { shards, table })
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards
+    }
+
+    #[inline]
+    pub fn shard_of(&self, token_id: u32) -> usize {
+        match self.table.binary_search_by_key(&token_id, |e| e.0) {
+            Ok(i) => self.table[i].1 as usize,
+            Err(_) => token_id as usize % self.shards,
+        }
+    }
+}
+
+/// Validates a datagram; returns its sequence and record count. No allocation.
+pub fn validate_datagram(d: &[u8]) -> Result<(u64, u16), DatagramError> {
+    if d.len() < DATAGRAM_HEADER_LEN {
+        return Err(DatagramError::Truncated { len: d.len() });
+    }
+    let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+    if magic != DATAGRAM_MAGIC {
+        return Err(DatagramError::BadMagic { found: magic });
+    }
+    let version = u16::from_le_bytes([d[4], d[5]]);
+    if version != DATAGRAM_VERSION {
+        return Err(DatagramError::BadVersion { found: version });
+    }
+    let count = u16::from_le_bytes([d[6], d[7]]);
+    if count > MAX_RECORDS_PER_DATAGRAM {
+        return Err(DatagramError::TooManyRecords { count });
+    }
+    let sequence = u64::from_le_bytes(d[8..16].try_into().expect("8 bytes"));
+    let mut offset = DATAGRAM_HEADER_LEN;
+    for index in 0..count {
+        let view = RecordView::parse(&d[offset..]).map_err(|error| DatagramError::BadRecord {
+            index,
+            offset,
+            error,
+        })?;
+        // Full decode: unknown types and invalid fields are malformed here, not downstream.
+        view.decode().map_err(|error| DatagramError::BadRecord {
+            index,
+            offset,
+            error,
+        })?;
+        offset += view.bytes.len();
+    }
+    if offset != d.len() {
+        return Err(DatagramError::TrailingBytes {
+            count,
+            extra: d.len() - offset,
+        });
+    }
+    Ok((sequence, count))
+}
+
+/// Builds feed datagrams (for senders, replay tools and tests). Reuses its buffer.
+#[derive(Debug, Clone)]
+pub struct DatagramWriter {
+    buf: Vec<u8>,
+    count: u16,
+    finished: bool,
+}
+
+impl Default for DatagramWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DatagramWriter {
+    pub fn new() -> Self {
+        let mut buf = Vec::with_capacity(MAX_DATAGRAM_LEN);
+        buf.resize(DATAGRAM_HEADER_LEN, 0);
+        Self {
+            buf,
+            count: 0,
+            finished: false,
+        }
+    }
+
+    /// Appends an encoded record; false (and nothing appended) if it would not fit.
+    pub fn push(&mut self, record: &[u8]) -> bool {
+        if self.finished {
+            self.clear();
+        }
+        if self.buf.len() + record.len() > MAX_DATAGRAM_LEN
+            || self.count >= MAX_RECORDS_PER_DATAGRAM
+        {
+            return false;
+        }
+        self.buf.extend_from_slice(record);
+        self.count += 1;
+        true
+    }
+
+    /// Records in the datagram being built.
+    pub fn count(&self) -> u16 {
+        self.count
+    }
+
+    /// Writes the header for `sequence` and returns the datagram; the next `push` starts a
+    /// new one.
+    pub fn finish(&mut self, sequence: u64) -> &[u8] {
+        self.buf[0..4].copy_from_slice(&DATAGRAM_MAGIC.to_le_bytes());
+        self.buf[4..6].copy_from_slice(&DATAGRAM_VERSION.to_le_bytes());
+        self.buf[6..8].copy_from_slice(&self.count.to_le_bytes());
+        self.buf[8..16].copy_from_slice(&sequence.to_le_bytes());
+        self.count = 0;
+        self.finished = true;
+        &self.buf
+    }
+
+    pub fn clear(&mut self) {
+        self.buf.truncate(DATAGRAM_HEADER_LEN);
+        self.count = 0;
+        self.finished = false;
+    }
+}
+
+/// What a valid datagram became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarded {
+    /// Routed: `written` records reached rings, `dropped` were lost to full rings.
+    Routed { written: u16, dropped: u16 },
+    /// Behind the expected sequence (a duplicate or a late datagram): not forwarded, since
+    /// its loss was already announced and forwarding it now would reorder the stream.
+    Stale,
+}
+
+/// Everything the handler owns except the socket and buffer (split so that the receive
+/// buffer can be borrowed while the rings are written).
+struct Router {
+    rings: Vec<Producer>,
+    map: ShardMap,
+    expected: Option<u64>,
+    stats: FeedStats,
+}
+
+impl Router {
+    fn handle(&mut self, d: &[u8]) -> Result<Forwarded, DatagramError> {
+        self.stats.datagrams += 1;
+        let (sequence, count) = match validate_datagram(d) {
+            Ok(v) => v,
+            Err(e) => {
+                self.count_malformed(&e);
+                return Err(e);
+            }
+        };
+        // A malformed datagram does not advance `expected`: the next valid one then shows a
+        // jump, so whatever the malformed one carried is announced as lost.
+        let mut lost_gap = false;
+        if let Some(expected) = self.expected {
+            if sequence < expected {
+                self.stats.stale += 1;
+                return Ok(Forwarded::Stale);
+            }
+            if sequence > expected {
+                let first = RecordView::parse(&d[DATAGRAM_HEADER_LEN..])
+                    .map(|v| v.meta)
+                    .unwrap_or_default();
+                self.feed_loss(expected, sequence, first);
+                lost_gap = true;
+            }
+        }
+        self.expected = Some(sequence.saturating_add(1));
+
+        // A feed-loss gap was staged on every shard: publish them all.
+        let mut touched = if lost_gap {
+            u64::MAX >> (64 - self.rings.len())
+        } else {
+            0
+        };
+        let (mut written, mut dropped) = (0u16, 0u16);
+        let mut offset = DATAGRAM_HEADER_LEN;
+        for _ in 0..count {
+            // Validated above; a failure here would be a bug, so stop rather than guess.
+            let Ok(view) = RecordView::parse(&d[offset..]) else {
+                break;
+            };
+            offset += view.bytes.len();
+            let shard = self.map.shard_of(view.meta.token_id);
+            touched |= 1 << shard;
+            match self.rings[shard].stage(view.bytes) {
+                Ok(Pushed::Written) => written += 1,
+                Ok(Pushed::Dropped) => dropped += 1,
+                Err(PushError::BadRecord { .. } | PushError::TooLarge { .. }) => dropped += 1,
+            }
+        }
+        self.publish(touched);
+        self.stats.records_written += written as u64;
+        self.stats.records_dropped += dropped as u64;
+        Ok(Forwarded::Routed { written, dropped })
+    }
+
+    fn publish(&mut self, mut touched: u64) {
+        while touched != 0 {
+            let shard = touched.trailing_zeros() as usize;
+            self.rings[shard].publish();
+            touched &= touched - 1;
+        }
+    }
+
+    /// Every shard gets the `FeedLoss` gap: a lost datagram may have carried any token.
+    fn feed_loss(&mut self, expected: u64, received: u64, at: Meta) {
+        self.stats.lost_datagrams += received - expected;
+        self.stats.feed_gaps += 1;
+        let gap = Record {
+            meta: Meta {
+                token_id: 0,
+                global_tick_id: 0,
+                ..at
+            },
+            body: Body::Gap(Gap {
+                reason: GapReason::FeedLoss,
+                expected,
+                received,
+                // Records lost: unknown (only datagrams are numbered).
+                lost: 0,
+            }),
+        };
+        let mut buf = [0u8; 64];
+        let n = gap.encode(&mut buf).expect("a gap record fits 64 bytes");
+        for ring in &mut self.rings {
+            // A full ring drops it like any record, and its own overrun gap covers it.
+            let _ = ring.stage(&buf[..n]);
+        }
+    }
+
+    fn count_malformed(&mut self, e: &DatagramError) {
+        self.stats.malformed += 1;
+        let c = match e {
+            DatagramError::Truncated { .. } => &mut self.stats.malformed_truncated,
+            DatagramError::BadMagic { .. } => &mut self.stats.malformed_magic,
+            DatagramError::BadVersion { .. } => &mut self.stats.malformed_version,
+            DatagramError::TooManyRecords { .. } => &mut self.stats.malformed_count,
+            DatagramError::BadRecord { .. } => &mut self.stats.malformed_record,
+            DatagramError::TrailingBytes { .. } => &mut self.stats.malformed_trailing,
+        };
+        *c += 1;
+    }
+
+    fn flush_gaps(&mut self) {
+        for ring in &mut self.rings {
+            ring.flush_gap();
+        }
+    }
+}
+
+/// Receives feed datagrams on a UDP socket and writes their records into the shard rings.
+pub struct FeedHandler {
+    socket: UdpSocket,
+    buf: Box<[u8]>,
+    router: Router,
+}
+
+impl FeedHandler {
+    /// `rings[i]` is shard `i`'s producer; `map` must have as many shards.
+    pub fn new(
+        socket: UdpSocket,
+        rings: Vec<Producer>,
+        map: ShardMap,
+    ) -> Result<Self, ConfigError> {
+        if rings.len() != map.shards() {
+            return Err(ConfigError::RingCount {
+                rings: rings.len(),
+                shards: map.shards(),
+            });
+        }
+        Ok(Self {
+            socket,
+            // One byte more than the largest UDP payload, so a datagram can never be cut.
+            buf: vec![0u8; MAX_DATAGRAM_LEN + 1].into_boxed_slice(),
+            router: Router {
+                rings,
+                map,
+                expected: None,
+                stats: FeedStats::default(),
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    pub fn stats(&self) -> FeedStats {
+        self.router.stats
+    }
+
+    pub fn producers(&self) -> &[Producer] {
+        &self.router.rings
+    }
+
+    /// Validates and routes one datagram (what `poll` does with each received one).
+    pub fn handle_datagram(&mut self, datagram: &[u8]) -> Result<Forwarded, DatagramError> {
+        self.router.handle(datagram)
+    }
+
+    /// Receives and handles one datagram, honouring the socket's blocking mode and timeout.
+    /// `Ok(false)` if nothing arrived (timeout or would-block).
+    pub fn poll(&mut self) -> io::Result<bool> {
+        match self.socket.recv(&mut self.buf) {
+            Ok(n) => {
+                // Malformed datagrams are counted in the stats; nothing more to do here.
+                let _ = self.router.handle(&self.buf[..n]);
+                Ok(true)
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                self.router.flush_gaps();
+                Ok(false)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs until `stop` is set. `busy_poll`: a non-blocking socket polled in a spin (lowest
+    /// latency, burns the core); otherwise a blocking receive that wakes every 10 ms.
+    pub fn run(&mut self, stop: &AtomicBool, busy_poll: bool) -> io::Result<()> {
+        if busy_poll {
+            self.socket.set_nonblocking(true)?;
+        } else {
+            self.socket.set_nonblocking(false)?;
+            self.socket.set_read_timeout(Some(IDLE_POLL))?;
+        }
+        while !stop.load(Ordering::Relaxed) {
+            if !self.poll()? && busy_poll {
+                core::hint::spin_loop();
+            }
+        }
+        self.router.flush_gaps();
+        Ok(())
+    }
+
+    /// Runs the handler on its own thread, pinned to `core` (if given and available), until
+    /// `stop` is set; the thread hands the handler back for its final stats.
+    pub fn spawn(
+        mut self,
+        core: Option<usize>,
+        busy_poll: bool,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<JoinHandle<(FeedHandler, io::Result<()>)>> {
+        std::thread::Builder::new()
+            .name("chronicle-feed".into())
+            .spawn(move || {
+                if let Some(core) = core {
+                    pin_current_thread(core);
+                }
+                let result = self.run(&stop, busy_poll);
+                (self, result)
+            })
+    }
+}
+
+/// Pins the calling thread to `core`; false if the core does not exist or pinning failed.
+pub fn pin_current_thread(core: usize) -> bool {
+    core_affinity::set_for_current(core_affinity::CoreId { id: core })
+}
