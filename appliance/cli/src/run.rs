@@ -31,6 +31,13 @@ pub struct Args {
     /// Keep running after a bounded input ends, until SIGTERM.
     #[arg(long)]
     follow: bool,
+    /// Serve `/metrics` (Prometheus) on this address instead of the configured one
+    /// (default 127.0.0.1:9477; port 0 picks a free port, printed on stderr).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<String>,
+    /// No `/metrics` endpoint.
+    #[arg(long, conflicts_with = "metrics_listen")]
+    no_metrics: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -41,6 +48,13 @@ pub fn run(a: Args) -> CliResult {
         }
         None => Config::default(),
     };
+    if let Some(l) = a.metrics_listen {
+        cfg.metrics.enabled = true;
+        cfg.metrics.listen = l;
+    }
+    if a.no_metrics {
+        cfg.metrics.enabled = false;
+    }
     if let Some(d) = a.data_dir {
         cfg.data_dir = d;
     }

@@ -18,6 +18,25 @@ pub struct Config {
     pub partitions: PartitionConfig,
     /// Locked memory each shard registers with io_uring.
     pub io_memory_bytes: usize,
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus endpoint (`docs/observability.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// `/metrics` is served here; loopback by default.
+    pub listen: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: "127.0.0.1:9477".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +126,7 @@ impl Default for Config {
             snapshots: SnapshotConfig::default(),
             partitions: PartitionConfig::default(),
             io_memory_bytes: 2 << 20,
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -158,6 +178,12 @@ impl Config {
                 "snapshots.retain must be at least 2 (a damaged newest one needs a fallback)"
                     .into(),
             );
+        }
+        if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(format!(
+                "metrics.listen `{}` is not an address:port (e.g. 127.0.0.1:9477)",
+                self.metrics.listen
+            ));
         }
         let mut cpus: Vec<usize> = self.shards.iter().map(|s| s.cpu).collect();
         cpus.sort();

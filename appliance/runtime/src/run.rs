@@ -17,6 +17,8 @@ pub struct RunSummary {
     pub feed_full_waits: u64,
     pub ring_drops: u64,
     pub elapsed: Duration,
+    /// Where `/metrics` was served (None: disabled, or its address could not be bound).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Runs the appliance. A bounded input (synthetic, capture) ends when it is consumed, unless
@@ -52,6 +54,34 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             _ => None,
         },
     };
+    // Metrics are not worth stopping ingestion for: a failed bind is reported and the run goes
+    // on (the `ChronicleScrapeDown` alert sees it).
+    let metrics = if cfg.metrics.enabled {
+        let rings = cfg
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(shard, s)| chronicle_metrics::RingWatch {
+                shard,
+                path: s.ring.clone(),
+            })
+            .collect();
+        match chronicle_metrics::MetricsServer::start(&cfg.metrics.listen, rings) {
+            Ok(m) => {
+                eprintln!("chronicle: metrics on http://{}/metrics", m.local_addr());
+                Some(m)
+            }
+            Err(e) => {
+                eprintln!(
+                    "chronicle: metrics disabled: cannot listen on {}: {e}",
+                    cfg.metrics.listen
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     let done = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
     for (i, (s, consumer)) in cfg.shards.iter().zip(consumers).enumerate() {
@@ -69,6 +99,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             snapshot_every_ns: cfg.snapshots.every_ms * 1_000_000,
             retain: cfg.snapshots.retain,
             io_memory_bytes: cfg.io_memory_bytes,
+            metrics: metrics.as_ref().map(|m| m.reporter()),
         };
         handles.push(shard::spawn(settings, consumer, done.clone())?);
     }
@@ -132,6 +163,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         feed_full_waits,
         ring_drops,
         elapsed: started.elapsed(),
+        metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
     })
 }
 

@@ -34,6 +34,8 @@ pub struct ShardSettings {
     pub snapshot_every_ns: u64,
     pub retain: usize,
     pub io_memory_bytes: usize,
+    /// Where the shard hands its histograms and counters at each flush (`/metrics`).
+    pub metrics: Option<chronicle_metrics::Reporter>,
 }
 
 struct Engine {
@@ -58,6 +60,10 @@ pub struct ShardReport {
     /// Every segment descriptor had O_DIRECT set (read back from /proc/self/fdinfo).
     pub o_direct_verified: bool,
     pub snapshots: u64,
+    /// Engine recoveries that skipped a damaged snapshot for an older one.
+    pub snapshot_fallbacks: u64,
+    /// Gap markers received from the ring (any reason).
+    pub gap_markers: u64,
     pub closed: Vec<Closed>,
     pub engine_ticks: BTreeMap<u32, u64>,
 }
@@ -68,7 +74,13 @@ struct Shard {
     engines: BTreeMap<u32, Engine>,
     directs: BTreeMap<PathBuf, DirectSegment>,
     clock: quanta::Clock,
+    /// The stages since the last hand-off to the metrics thread (since the start without
+    /// one); `total` takes them at each hand-off.
     stats: ShardStats,
+    total: ShardStats,
+    metrics: Option<chronicle_metrics::Reporter>,
+    /// TSC instant of the first ring read since the last flush.
+    oldest_pending: Option<u64>,
     report: ShardReport,
     snapshot_every_ns: u64,
 }
@@ -103,6 +115,9 @@ impl Shard {
             directs: BTreeMap::new(),
             clock: quanta::Clock::new(),
             stats: ShardStats::default(),
+            total: ShardStats::default(),
+            metrics: s.metrics.clone(),
+            oldest_pending: None,
             report: ShardReport {
                 index: s.index,
                 counters: Counters::default(),
@@ -115,6 +130,8 @@ impl Shard {
                 direct_bytes: 0,
                 o_direct_verified: true,
                 snapshots: 0,
+                snapshot_fallbacks: 0,
+                gap_markers: 0,
                 closed: Vec::new(),
                 engine_ticks: BTreeMap::new(),
             },
@@ -142,6 +159,7 @@ impl Shard {
             self.stats
                 .flush_duration
                 .record(t.elapsed().as_nanos() as u64);
+            self.hand_off(ring);
             if finished {
                 break;
             }
@@ -153,8 +171,11 @@ impl Shard {
             }
         }
         self.flush(true).await?;
+        self.hand_off(ring);
         self.report.counters = self.refinery.counters;
-        self.report.stats = std::mem::take(&mut self.stats);
+        let mut stats = std::mem::take(&mut self.total);
+        stats.add(&self.stats);
+        self.report.stats = stats;
         self.report.engine_ticks = self
             .engines
             .iter()
@@ -179,6 +200,9 @@ impl Shard {
             let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
             match popped {
                 Some(view) => {
+                    if self.oldest_pending.is_none() {
+                        self.oldest_pending = Some(t0);
+                    }
                     let rec = view.decode().map_err(|e| {
                         RuntimeError::Ring(format!("undecodable record from the ring: {e}"))
                     })?;
@@ -225,6 +249,7 @@ impl Shard {
                 },
             ) if !self.engines.contains_key(&token) => {
                 self.report.ring_gaps += 1;
+                self.report.gap_markers += 1;
                 let tokens: Vec<u32> = self.engines.keys().copied().collect();
                 for t in tokens {
                     self.push(
@@ -237,6 +262,9 @@ impl Shard {
                 return Ok(());
             }
             _ => {}
+        }
+        if matches!(rec.body, Body::Gap(_)) {
+            self.report.gap_markers += 1;
         }
         self.report.events += 1;
         self.push(
@@ -252,7 +280,9 @@ impl Shard {
         let clock = &self.clock;
         let engine_stage = &mut self.stats.engine_update;
         let mut failed = None;
-        self.refinery.push(token, ts, recv, body, &mut |a| {
+        let mut engine_ns = 0;
+        let t_push = clock.raw();
+        let pushed = self.refinery.push(token, ts, recv, body, &mut |a| {
             if a.late {
                 return; // a late stream is outside the canonical log the engine follows
             }
@@ -263,16 +293,51 @@ impl Shard {
             if let Err(err) = e.engine.apply(a.record) {
                 failed = Some(err);
             }
-            engine_stage.record(clock.delta_as_nanos(t0, clock.raw()));
+            let ns = clock.delta_as_nanos(t0, clock.raw());
+            engine_ns += ns;
+            engine_stage.record(ns);
             e.position = Some(LogPosition {
                 date: a.date,
                 offset: a.end_offset,
             });
-        })?;
+        });
+        self.stats.buffer_append.record(
+            clock
+                .delta_as_nanos(t_push, clock.raw())
+                .saturating_sub(engine_ns),
+        );
+        pushed?;
         match failed {
             Some(e) => Err(RuntimeError::Engine(e.to_string())),
             None => Ok(()),
         }
+    }
+
+    /// After a flush, off the hot path: moves the stages recorded since the last hand-off to
+    /// the metrics thread, with the cumulative counters. Nothing to do without metrics.
+    fn hand_off(&mut self, ring: &Consumer) {
+        let Some(m) = &self.metrics else { return };
+        let window = std::mem::take(&mut self.stats);
+        self.total.add(&window);
+        let (r, c) = (&self.report, &self.refinery.counters);
+        m.send(chronicle_metrics::Snapshot {
+            shard: r.index,
+            stages: window.into_stages(),
+            counters: chronicle_metrics::ShardCounters {
+                events: r.events,
+                records: c.records,
+                durable_bytes: r.direct_bytes,
+                ring_drops: ring.producer_dropped(),
+                ring_gaps: r.ring_gaps,
+                gap_markers: r.gap_markers,
+                late_rejected: c.late_rejected,
+                late_streamed: c.late_streamed,
+                snapshot_fallbacks: r.snapshot_fallbacks,
+                snapshots: r.snapshots,
+                flushes: r.flushes,
+                missed_deadlines: r.missed_deadlines,
+            },
+        });
     }
 
     /// Resumes a token's engine from its newest valid snapshot and the durable log.
@@ -291,6 +356,7 @@ impl Shard {
             }
         }
         let (r, _) = catch_up(&self.store, &TokenLog::new(dirs), token as u64, None)?;
+        self.report.snapshot_fallbacks += r.fallbacks.len() as u64;
         for f in &r.fallbacks {
             eprintln!(
                 "chronicle: shard: token {token}: snapshot {} skipped: {}",
@@ -336,6 +402,12 @@ impl Shard {
             self.report.direct_writes += d.writes - before.0;
             self.report.direct_bytes += d.bytes_written - before.1;
             w.mark_durable()?;
+        }
+        // Everything read from the ring so far is durable now (or was re-derived).
+        if let Some(t0) = self.oldest_pending.take() {
+            self.stats
+                .read_to_durable
+                .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
         }
         let closed = if last {
             self.refinery.close_all()?

@@ -1,7 +1,9 @@
 //! The hot path — ring read → decode → refinery (late check, book, tick id, encode and frame
 //! into the partition's flush buffer) → engine update — allocates nothing once a token's
 //! partition is open and its buffer has grown to a flush's worth. Counted by a global
-//! allocator over 200,000 records of a realistic book-and-trades stream.
+//! allocator over 200,000 records of a realistic book-and-trades stream, with the shard's
+//! latency recording on (TSC reads into the stage histograms exactly as `shard.rs` does,
+//! after a hand-off to the metrics thread swapped fresh histograms in).
 
 use chronicle_engine::TokenEngine;
 use chronicle_etl::{Refinery, RefineryConfig};
@@ -9,6 +11,7 @@ use chronicle_protocol::{
     Bbo, Body, BookSnapshot, Definition, FixedStr, Level, LevelUpdate, Levels, Meta, Record, Side,
     Trade, UNDEF,
 };
+use chronicle_runtime::stats::ShardStats;
 use chronicle_storage::meta::Source;
 use chronicle_storage::symbols::DimSymbol;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -132,7 +135,13 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
     });
 
     let mut encoded = vec![0u8; 65536];
-    let mut run = |refinery: &mut Refinery, engine: &mut TokenEngine, from: u64, to: u64| {
+    let clock = quanta::Clock::new();
+    let mut oldest_pending: Option<u64> = None;
+    let mut run = |refinery: &mut Refinery,
+                   engine: &mut TokenEngine,
+                   stats: &mut ShardStats,
+                   from: u64,
+                   to: u64| {
         for i in from..to {
             let (ts, body) = if i == 0 { (T0, snapshot) } else { event(i) };
             let n = Record {
@@ -147,9 +156,16 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
             .encode(&mut encoded)
             .unwrap();
             assert!(producer.try_push(&encoded[..n]).unwrap());
-            // --- the shard's hot path ---
+            // --- the shard's hot path, recording on ---
+            let t0 = clock.raw();
             let view = consumer.pop().unwrap().expect("just pushed");
+            if oldest_pending.is_none() {
+                oldest_pending = Some(t0);
+            }
             let rec = view.decode().unwrap();
+            let engine_stage = &mut stats.engine_update;
+            let mut engine_ns = 0;
+            let t_push = clock.raw();
             refinery
                 .push(
                     rec.meta.token_id,
@@ -157,20 +173,42 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
                     rec.meta.receive_ts_ns,
                     rec.body,
                     &mut |a| {
+                        let t = clock.raw();
                         engine.apply(a.record).unwrap();
+                        let ns = clock.delta_as_nanos(t, clock.raw());
+                        engine_ns += ns;
+                        engine_stage.record(ns);
                     },
                 )
                 .unwrap();
+            stats.buffer_append.record(
+                clock
+                    .delta_as_nanos(t_push, clock.raw())
+                    .saturating_sub(engine_ns),
+            );
+            stats.hot_path.record(clock.delta_as_nanos(t0, clock.raw()));
         }
     };
+    let mut stats = ShardStats::default();
+    let mut total = ShardStats::default();
     // Warm-up: opens the partition, grows the flush buffer to a flush's worth.
-    run(&mut refinery, &mut engine, 0, 200_000);
+    run(&mut refinery, &mut engine, &mut stats, 0, 200_000);
     for w in refinery.partitions_mut() {
         w.sync().unwrap(); // the flush: buffer written, capacity kept
     }
+    // The hand-off at a flush: the window goes to the metrics thread, fresh histograms in.
+    let window = std::mem::take(&mut stats);
+    total.add(&window);
+    let handed = window.into_stages();
+    assert!(handed
+        .iter()
+        .any(|(k, h)| *k == "hot_path" && h.len() == 200_000));
     COUNTING.store(true, Ordering::SeqCst);
-    run(&mut refinery, &mut engine, 200_000, 400_000);
+    run(&mut refinery, &mut engine, &mut stats, 200_000, 400_000);
     COUNTING.store(false, Ordering::SeqCst);
+    assert_eq!(stats.hot_path.hist.len(), 200_000, "recording was on");
+    assert!(stats.engine_update.hist.len() >= 200_000);
+    assert_eq!(stats.buffer_append.hist.len(), 200_000);
     assert!(
         refinery.counters.injected_snapshots >= 6,
         "minute boundaries crossed: {:?}",
