@@ -613,7 +613,10 @@ pub fn scan_exponents(path: &Path) -> Result<BTreeMap<String, (i8, i8)>, ImportE
                 return Err(ImportError::Input {
                     path: path.to_owned(),
                     at: format!("symbol {s}"),
-                    msg: format!("{} decimals: more than the 18 a 64-bit mantissa carries", p.max(q)),
+                    msg: format!(
+                        "{} decimals: more than the 18 a 64-bit mantissa carries",
+                        p.max(q)
+                    ),
                 });
             }
             Ok((s, (-(p as i8), -(q as i8))))

@@ -52,7 +52,12 @@ impl PartitionSink {
 
     /// Closes every partition (durably, with its meta.json).
     pub fn finish(self) -> Result<Vec<PartitionMeta>, ImportError> {
-        Ok(self.refinery.finish()?.into_iter().map(|c| c.meta).collect())
+        Ok(self
+            .refinery
+            .finish()?
+            .into_iter()
+            .map(|c| c.meta)
+            .collect())
     }
 }
 

@@ -323,7 +323,10 @@ fn definition_exponent_minus_128_is_refused() {
     for at in [80, 81] {
         let mut bad = b.clone();
         bad[at] = 0x80;
-        assert!(matches!(Record::decode(&bad), Err(DecodeError::BadField { .. })), "byte {at}");
+        assert!(
+            matches!(Record::decode(&bad), Err(DecodeError::BadField { .. })),
+            "byte {at}"
+        );
     }
     b[80] = (-18i8) as u8;
     assert!(Record::decode(&b).is_ok());
