@@ -2,6 +2,7 @@
 
 mod cat;
 mod import;
+mod replay;
 mod run;
 mod state;
 mod verify;
@@ -21,6 +22,9 @@ enum Command {
     /// Run the appliance: feed → rings → shards → O_DIRECT segments and snapshots. With no
     /// arguments, a bounded run of the synthetic feed into ./data.
     Run(run::Args),
+    /// Play a capture (or the synthetic model) into /dev/shm rings or UDP, paced, with a
+    /// pacing-error report.
+    Replay(replay::Args),
     /// Convert a real capture into partitions under DATA_DIR/v1/{venue}/{symbol}/{date}/.
     Import(import::Args),
     /// Print the records of a partition in order, optionally limited to a time range.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Replay(a) => replay::run(a),
         Command::Import(a) => import::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Verify(a) => verify::run(a),

@@ -83,8 +83,13 @@ pub struct Args {
     /// Do not pin the sender.
     #[arg(long)]
     no_pin: bool,
-    /// Spin (rather than sleep) for the last this many microseconds before a send.
-    #[arg(long, default_value_t = 200, value_name = "US")]
+    /// Publish (shm) or send (udp) a burst in batches of at most N records: records due
+    /// at the same time, or already late, become visible together.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    batch: usize,
+    /// Spin (rather than sleep) for the last this many microseconds before a send; a
+    /// value longer than any gap never sleeps (most precise, burns the core).
+    #[arg(long, default_value_t = 2000, value_name = "US")]
     spin_us: u64,
 }
 
@@ -140,7 +145,11 @@ fn pacing_of(a: &Args) -> Result<Pacing, String> {
 fn target_of(a: &Args) -> Result<Box<dyn Target>, Box<dyn std::error::Error>> {
     if let Some(path) = a.target.strip_prefix("shm:") {
         if a.ring_mib == 0 || !a.ring_mib.is_power_of_two() || a.ring_mib > 2048 {
-            return Err(format!("--ring-mib {} must be a power of two in 1..=2048", a.ring_mib).into());
+            return Err(format!(
+                "--ring-mib {} must be a power of two in 1..=2048",
+                a.ring_mib
+            )
+            .into());
         }
         let t = RingTarget::create_shm(Path::new(path), a.shards, a.ring_mib << 20, a.replace)?;
         for p in t.paths() {
@@ -156,7 +165,11 @@ fn target_of(a: &Args) -> Result<Box<dyn Target>, Box<dyn std::error::Error>> {
             .ok_or_else(|| format!("--target udp:{hostport}: no address"))?;
         return Ok(Box::new(UdpTarget::connect(addr, a.datagram_bytes)?));
     }
-    Err(format!("--target `{}` is neither shm:PATH nor udp:HOST:PORT", a.target).into())
+    Err(format!(
+        "--target `{}` is neither shm:PATH nor udp:HOST:PORT",
+        a.target
+    )
+    .into())
 }
 
 pub fn run(a: Args) -> CliResult {
@@ -211,7 +224,9 @@ pub fn run(a: Args) -> CliResult {
         );
     }
     if let Some(t) = &s.torn_tail {
-        eprintln!("warning: the segment ends in a torn tail ({t}); replaying the records before it");
+        eprintln!(
+            "warning: the segment ends in a torn tail ({t}); replaying the records before it"
+        );
     }
     for t in source.tokens().iter().take(8) {
         eprintln!("token {} = {}/{}", t.token_id, t.venue, t.raw_symbol);
@@ -222,6 +237,7 @@ pub fn run(a: Args) -> CliResult {
     let mut target = target_of(&a)?;
     let mut play_opts = PlayOptions::new(pacing);
     play_opts.spin_ns = a.spin_us * 1_000;
+    play_opts.max_batch = a.batch.max(1);
     play_opts.core = if a.no_pin {
         None
     } else {

@@ -11,7 +11,9 @@
 //! 1 M records/s (the ring never fills: this is transfer latency, not queueing), 2 M samples
 //! after a 200 K warm-up. Throughput: 50 M records pushed as fast as the producer can
 //! (retrying when full, so nothing is lost), timed by the consumer from record 1 M (after
-//! warm-up) to the last.
+//! warm-up) to the last. Two interleaved rounds of everything; each row says how much CPU
+//! other processes and the hypervisor took during it, and a pinned TSC-spinning thread
+//! measures the platform's own noise floor (time the cores are taken away).
 //!
 //! Run: `cargo bench -p chronicle-feed` (on an idle machine: no build in parallel).
 //! `CHRONICLE_FEED_BENCH_SCALE` (a float, default 1) scales the record counts.
@@ -125,6 +127,8 @@ struct Run {
     /// Share of the machine's CPU time used by other processes during the run, in percent
     /// (a shared VM: this says how much to trust the row).
     other_load: f64,
+    /// Share of CPU time the hypervisor took from this VM during the run, in percent.
+    steal: f64,
     latency: Histogram<u64>,
     records: u64,
     elapsed: Duration,
@@ -162,6 +166,7 @@ fn consume(
     }
     Run {
         other_load: 0.0,
+        steal: 0.0,
         latency,
         records: count - warmup,
         elapsed: started.elapsed(),
@@ -191,8 +196,8 @@ fn child_producer() {
 }
 
 /// (all CPU jiffies, busy jiffies of the machine, jiffies of this process and its waited-for
-/// children) from /proc.
-fn cpu_snapshot() -> (u64, u64, u64) {
+/// children, steal jiffies) from /proc.
+fn cpu_snapshot() -> (u64, u64, u64, u64) {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let v: Vec<u64> = stat
         .lines()
@@ -215,15 +220,17 @@ fn cpu_snapshot() -> (u64, u64, u64) {
         .map(|x| x.parse().unwrap_or(0))
         .collect();
     let own = f.get(10..14).map(|x| x.iter().sum::<i64>()).unwrap_or(0) as u64;
-    (total, total - idle, own)
+    let steal = v.get(7).copied().unwrap_or(0);
+    (total, total - idle - steal, own, steal)
 }
 
 fn measured(run: impl FnOnce() -> Run) -> Run {
-    let (t0, b0, o0) = cpu_snapshot();
+    let (t0, b0, o0, s0) = cpu_snapshot();
     let mut r = run();
-    let (t1, b1, o1) = cpu_snapshot();
+    let (t1, b1, o1, s1) = cpu_snapshot();
     let other = (b1 - b0).saturating_sub(o1 - o0);
     r.other_load = 100.0 * other as f64 / (t1 - t0).max(1) as f64;
+    r.steal = 100.0 * (s1 - s0) as f64 / (t1 - t0).max(1) as f64;
     r
 }
 
@@ -293,7 +300,7 @@ fn rtrb_run(count: u64, warmup: u64, pace_ns: u64) -> Run {
 fn latency_row(name: &str, r: &Run) {
     let h = &r.latency;
     println!(
-        "| {name:<34} | {:>9} | {:>6} | {:>6} | {:>6} | {:>6} | {:>7} | {:>9} | {:>8} | {:>9.1}% |",
+        "| {name:<34} | {:>9} | {:>6} | {:>6} | {:>6} | {:>6} | {:>7} | {:>9} | {:>8} | {:>9.1}% | {:>5.1}% |",
         h.len(),
         h.value_at_quantile(0.50),
         h.value_at_quantile(0.90),
@@ -306,11 +313,53 @@ fn latency_row(name: &str, r: &Run) {
             100.0 * h.count_between(1_001, u64::MAX) as f64 / h.len() as f64
         ),
         r.other_load,
+        r.steal,
     );
 }
 
 fn throughput(r: &Run) -> f64 {
     r.records as f64 / r.elapsed.as_secs_f64()
+}
+
+/// The platform's own noise floor: a thread pinned to `core` spinning on the TSC for `secs`;
+/// every read-to-read gap over 1 us is time the core was taken away (interrupts, the
+/// hypervisor).
+fn jitter(core: usize, secs: u64) -> Floor {
+    pin(core);
+    let clock = quanta::Clock::new();
+    let mut gaps = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let end = Instant::now() + Duration::from_secs(secs);
+    let start = clock.raw();
+    let mut last = start;
+    let mut lost = 0u64;
+    let mut i = 0u64;
+    loop {
+        i += 1;
+        if i % 4096 == 0 && Instant::now() > end {
+            break;
+        }
+        let now = clock.raw();
+        let d = clock.delta_as_nanos(last, now);
+        if d > 1_000 {
+            gaps.saturating_record(d);
+            lost += d;
+        }
+        last = now;
+    }
+    let span = clock.delta_as_nanos(start, last).max(1);
+    Floor {
+        core,
+        lost_pct: 100.0 * lost as f64 / span as f64,
+        gaps,
+    }
+}
+
+struct Floor {
+    core: usize,
+    /// Share of the time lost to gaps over 1 us, in percent.
+    lost_pct: f64,
+    /// The gaps over 1 us, in ns.
+    gaps: Histogram<u64>,
 }
 
 const SHM: &str = "chronicle /dev/shm (cross-process)";
@@ -327,6 +376,11 @@ fn main() {
     let lat_count = LAT_WARMUP + (2_000_000.0 * k) as u64;
     let tp_count = TP_WARMUP + (50_000_000.0 * k) as u64;
     const ROUNDS: usize = 2;
+
+    let floors: Vec<Floor> = [PRODUCER_CORE, CONSUMER_CORE]
+        .into_iter()
+        .map(|core| jitter(core, 1))
+        .collect();
 
     // Interleaved rounds: on a shared VM the noise moves between runs; the same-run
     // reference and the second round show how much.
@@ -350,30 +404,53 @@ fn main() {
     );
     println!("after pop returns the record; paced at 1 M records/s; producer pinned to core");
     println!("{PRODUCER_CORE}, consumer to core {CONSUMER_CORE}; {ROUNDS} interleaved rounds; ns;");
-    println!("\"other load\": CPU share used by other processes during the run (noise)");
+    println!("\"other load\": CPU share used by other processes during the run; \"steal\": CPU");
+    println!("share the hypervisor took from this VM (both are noise the figures include)");
     println!();
-    println!("| implementation                     |   samples |    p50 |    p90 |    p99 |  p99.9 |  p99.99 |       max |   > 1 us | other load |");
-    println!("|------------------------------------|-----------|--------|--------|--------|--------|---------|-----------|----------|------------|");
+    println!("| implementation                     |   samples |    p50 |    p90 |    p99 |  p99.9 |  p99.99 |       max |   > 1 us | other load |  steal |");
+    println!("|------------------------------------|-----------|--------|--------|--------|--------|---------|-----------|----------|------------|--------|");
     for (name, r) in &lat {
         latency_row(name, r);
+    }
+    println!();
+    println!(
+        "Platform noise floor: a pinned thread spinning on the TSC for 1 s; read-to-read gaps"
+    );
+    println!("over 1 us are time the core was taken away (no ring involved)");
+    println!();
+    println!("| core | gaps > 1 us | time lost | gap p50 | gap p90 | gap p99 | gap max |");
+    println!("|------|-------------|-----------|---------|---------|---------|---------|");
+    for f in &floors {
+        let h = &f.gaps;
+        println!(
+            "| {:>4} | {:>11} | {:>8.2}% | {:>7} | {:>7} | {:>7} | {:>7} |",
+            f.core,
+            h.len(),
+            f.lost_pct,
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.9),
+            h.value_at_quantile(0.99),
+            h.max()
+        );
     }
     println!();
     println!("Throughput, 64-byte records, flat out, lossless (producer retries when full);");
     println!("timed by the consumer after a 1 M warm-up");
     println!();
     println!(
-        "| implementation                     |   records | seconds | M records/s | other load |"
+        "| implementation                     |   records | seconds | M records/s | other load |  steal |"
     );
     println!(
-        "|------------------------------------|-----------|---------|-------------|------------|"
+        "|------------------------------------|-----------|---------|-------------|------------|--------|"
     );
     for (name, r) in &tp {
         println!(
-            "| {name:<34} | {:>9} | {:>7.3} | {:>11.2} | {:>9.1}% |",
+            "| {name:<34} | {:>9} | {:>7.3} | {:>11.2} | {:>9.1}% | {:>5.1}% |",
             r.records,
             r.elapsed.as_secs_f64(),
             throughput(r) / 1e6,
-            r.other_load
+            r.other_load,
+            r.steal
         );
     }
     let best = |v: &[(&str, Run)], name: &str, f: &dyn Fn(&Run) -> f64, max: bool| {

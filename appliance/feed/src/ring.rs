@@ -411,7 +411,7 @@ pub enum RingFault {
     },
     #[error("frame at ring position {pos} of {frame} bytes runs past the published head {head}")]
     PastHead { pos: u64, frame: u64, head: u64 },
-    #[error("wrap marker at ring position {pos} is not followed by a frame at the start of the data area")]
+    #[error("wrap marker at ring position {pos} is invalid (at offset 0, past the published head, or a second one in a row)")]
     BadWrap { pos: u64 },
     #[error("record at ring position {pos} is invalid: {error}")]
     BadRecord { pos: u64, error: DecodeError },
