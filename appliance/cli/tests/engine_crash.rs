@@ -21,15 +21,6 @@ fn final_snapshot(data: &Path) -> (String, Vec<u8>) {
     (newest, bytes)
 }
 
-/// A tiny deterministic PRNG (splitmix64) so failures reproduce.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[test]
 fn sigkill_at_random_moments_then_restart_matches_an_uninterrupted_run() {
     let Some(capture) = shared_data("binance-usdm-btcusdt-20240808.gz") else {

@@ -96,15 +96,6 @@ fn run_equals_import_and_uses_o_direct() {
     chronicle_ok(&["verify", ran.to_str().unwrap()]);
 }
 
-/// splitmix64, so a failure reproduces.
-fn next(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 #[test]
 fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
     let Some(capture) = shared_data(CAPTURE) else {

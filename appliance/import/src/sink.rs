@@ -6,7 +6,7 @@
 use crate::source::{EventSink, Instrument, InstrumentHandle};
 use crate::ImportError;
 use chronicle_etl::{Refinery, RefineryConfig};
-use chronicle_protocol::{Body, Definition, FixedStr};
+use chronicle_protocol::{Body, Definition};
 use chronicle_storage::meta::{PartitionMeta, Source};
 use chronicle_storage::symbols::DimSymbol;
 use std::path::Path;
@@ -16,21 +16,6 @@ pub struct PartitionSink {
     refinery: Refinery,
     /// Token id and instrument of each handle.
     tokens: Vec<(u32, Instrument)>,
-}
-
-fn definition(token_id: u32, i: &Instrument) -> Result<Definition, ImportError> {
-    let enc = |e: chronicle_protocol::EncodeError| ImportError::Encode(e.to_string());
-    Ok(Definition {
-        venue: FixedStr::new("venue", &i.venue).map_err(enc)?,
-        raw_symbol: FixedStr::new("raw_symbol", &i.raw_symbol).map_err(enc)?,
-        price_exponent: i.price_exponent,
-        quantity_exponent: i.quantity_exponent,
-        instrument_class: i.instrument_class,
-        tick_size: i.tick_size,
-        lot_size: i.lot_size,
-        symbol_id: token_id as u64,
-        expiration_ns: i.expiration_ns,
-    })
 }
 
 impl PartitionSink {
@@ -86,7 +71,7 @@ impl EventSink for PartitionSink {
         };
         // A later declaration (a definition mid-capture) refines the partitions opened after it.
         self.refinery
-            .declare(token_id, definition(token_id, instrument)?, None)?;
+            .declare(token_id, instrument.definition(token_id as u64)?, None)?;
         Ok(match known {
             Some(h) => {
                 self.tokens[h].1 = instrument.clone();

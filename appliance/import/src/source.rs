@@ -2,7 +2,7 @@
 //! capture order. Sources decode a venue's format; the sink owns identity (token and
 //! symbol ids), tick ids and partitioning, so every source is treated alike.
 
-use chronicle_protocol::Body;
+use chronicle_protocol::{Body, Definition, FixedStr};
 
 use crate::ImportError;
 
@@ -24,6 +24,24 @@ pub struct Instrument {
     pub lot_size: i64,
     /// ns since the epoch, 0 if the instrument does not expire.
     pub expiration_ns: u64,
+}
+
+impl Instrument {
+    /// The `definition` record body of this instrument under `symbol_id` (its token).
+    pub fn definition(&self, symbol_id: u64) -> Result<Definition, ImportError> {
+        let enc = |e: chronicle_protocol::EncodeError| ImportError::Encode(e.to_string());
+        Ok(Definition {
+            venue: FixedStr::new("venue", &self.venue).map_err(enc)?,
+            raw_symbol: FixedStr::new("raw_symbol", &self.raw_symbol).map_err(enc)?,
+            price_exponent: self.price_exponent,
+            quantity_exponent: self.quantity_exponent,
+            instrument_class: self.instrument_class,
+            tick_size: self.tick_size,
+            lot_size: self.lot_size,
+            symbol_id,
+            expiration_ns: self.expiration_ns,
+        })
+    }
 }
 
 /// Index of an instrument declared to a sink.

@@ -608,7 +608,6 @@ impl EventSink for ReplaySource {
             }
         };
         let slot = &self.slots[h];
-        let venue = FixedStr::new("venue", &instrument.venue).map_err(encode_err)?;
         let mut set = Vec::with_capacity(slot.tokens.len());
         for (&token_id, &raw_symbol) in slot.tokens.iter().zip(&slot.raw_symbols) {
             let record = Record {
@@ -619,15 +618,8 @@ impl EventSink for ReplaySource {
                     receive_ts_ns: 0,
                 },
                 body: Body::Definition(Definition {
-                    venue,
                     raw_symbol,
-                    price_exponent: instrument.price_exponent,
-                    quantity_exponent: instrument.quantity_exponent,
-                    instrument_class: instrument.instrument_class,
-                    tick_size: instrument.tick_size,
-                    lot_size: instrument.lot_size,
-                    symbol_id: token_id as u64,
-                    expiration_ns: instrument.expiration_ns,
+                    ..instrument.definition(token_id as u64)?
                 }),
             };
             set.push(record.to_vec().map_err(encode_err)?);

@@ -8,7 +8,7 @@ use crate::shard::DECLARE_TICK;
 use chronicle_etl::resume::resume;
 use chronicle_feed::{Producer, ShardMap};
 use chronicle_import::{EventSink, ImportError, Instrument, InstrumentHandle};
-use chronicle_protocol::{Body, Definition, FixedStr, Meta, Record, MAX_RECORD_LEN};
+use chronicle_protocol::{Body, Meta, Record, MAX_RECORD_LEN};
 use chronicle_storage::fsutil::{create_dir_durable, write_atomic};
 use chronicle_storage::symbols::DimSymbol;
 use serde::{Deserialize, Serialize};
@@ -143,18 +143,7 @@ impl EventSink for RingSink {
         self.symbols.save()?;
         let token = u32::try_from(row.symbol_id)
             .map_err(|_| ImportError::Encode(format!("symbol_id {} exceeds u32", row.symbol_id)))?;
-        let enc = |e: chronicle_protocol::EncodeError| ImportError::Encode(e.to_string());
-        let def = Definition {
-            venue: FixedStr::new("venue", &i.venue).map_err(enc)?,
-            raw_symbol: FixedStr::new("raw_symbol", &i.raw_symbol).map_err(enc)?,
-            price_exponent: i.price_exponent,
-            quantity_exponent: i.quantity_exponent,
-            instrument_class: i.instrument_class,
-            tick_size: i.tick_size,
-            lot_size: i.lot_size,
-            symbol_id: token as u64,
-            expiration_ns: i.expiration_ns,
-        };
+        let def = i.definition(token as u64)?;
         let durable = resume(&self.data_dir, &i.venue, &row.symbol_code, None)
             .map_err(ImportError::Storage)?;
         let start = self
