@@ -56,6 +56,9 @@ enum SnapshotCommand {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends quietly, as for any Unix tool, instead of a panic.
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),

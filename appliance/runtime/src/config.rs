@@ -3,7 +3,7 @@
 
 use chronicle_etl::LatePolicy;
 use serde::Deserialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,7 +119,7 @@ impl Default for Config {
             // One shard on the last core; the feed takes core 0 (2-core boxes: one each).
             shards: vec![ShardConfig {
                 cpu: cores.saturating_sub(1),
-                ring: PathBuf::from(format!("/dev/shm/chronicle-{}-shard-0", std::process::id())),
+                ring: ring_for(Path::new("./data"), 0),
                 ring_bytes: default_ring_bytes(),
             }],
             flush: FlushConfig::default(),
@@ -193,4 +193,13 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The embedded default's ring for a shard, named after the data directory: a rerun after a
+/// crash replaces its own ring rather than leaving one per process in /dev/shm, and two data
+/// directories never share one.
+pub fn ring_for(data_dir: &Path, shard: usize) -> PathBuf {
+    let abs = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
+    let key = crate::feed::fnv1a(abs.to_string_lossy().as_bytes());
+    PathBuf::from(format!("/dev/shm/chronicle-{key:016x}-shard-{shard}"))
 }

@@ -70,7 +70,7 @@ impl RunLedger {
 }
 
 /// FNV-1a 64: a stable key for an input description (not a security boundary).
-fn fnv1a(b: &[u8]) -> u64 {
+pub fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| {
         (h ^ c as u64).wrapping_mul(0x100_0000_01b3)
     })
