@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn final_snapshot(data: &Path) -> (String, Vec<u8>) {
@@ -69,22 +68,13 @@ fn sigkill_at_random_moments_then_restart_matches_an_uninterrupted_run() {
     };
     let final_tick = tick(&reference_out);
 
-    let mut rng = 0x00C0_FFEE_u64;
-    let mut killed = 0;
-    for _ in 0..12 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chronicle"))
-            .args(run(&crashed))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(2_000 + next(&mut rng) % 400_000));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
-        }
-        child.wait().unwrap();
-    }
+    let killed = kill_at_random(
+        &run(&crashed),
+        12,
+        0x00C0_FFEE,
+        Duration::from_millis(2),
+        Duration::from_millis(400),
+    );
     assert!(
         killed >= 3,
         "the runs must actually be interrupted ({killed} were)"

@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
@@ -110,22 +109,13 @@ fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
             .collect::<Vec<_>>(),
     );
 
-    let mut rng = 0x5EED_u64;
-    let mut killed = 0;
-    for _ in 0..8 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chronicle"))
-            .args(run_args(&capture, &crashed))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(200 + next(&mut rng) % 2_500));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            killed += 1;
-        }
-        child.wait().unwrap();
-    }
+    let killed = kill_at_random(
+        &run_args(&capture, &crashed),
+        8,
+        0x5EED,
+        Duration::from_millis(200),
+        Duration::from_millis(2_500),
+    );
     assert!(
         killed >= 3,
         "runs must really be interrupted ({killed} were)"

@@ -54,3 +54,34 @@ pub fn next(state: &mut u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
+
+/// Runs `chronicle args` `times` times, each killed with SIGKILL after a reproducible random
+/// delay in `[min, min + spread)` (a run that finished first is left alone); returns how many
+/// were really killed.
+pub fn kill_at_random(
+    args: &[String],
+    times: usize,
+    seed: u64,
+    min: std::time::Duration,
+    spread: std::time::Duration,
+) -> usize {
+    let mut rng = seed;
+    let mut killed = 0;
+    for _ in 0..times {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn chronicle");
+        let delay =
+            min + std::time::Duration::from_nanos(next(&mut rng) % spread.as_nanos() as u64);
+        std::thread::sleep(delay);
+        if child.try_wait().expect("poll child").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reap child");
+    }
+    killed
+}
