@@ -241,10 +241,11 @@ impl Shard {
                 }
                 return Ok(());
             }
-            // A ring overrun loses records of any token of this shard: each one is marked.
+            // A ring overrun or a lost datagram (token 0: the loss is not per token) may have
+            // lost records of any token of this shard: each one is marked.
             Body::Gap(
                 g @ Gap {
-                    reason: GapReason::RingOverrun,
+                    reason: GapReason::RingOverrun | GapReason::FeedLoss,
                     ..
                 },
             ) if !self.engines.contains_key(&token) => {
