@@ -1,0 +1,1 @@
+//! chronicle-derive: derived Parquet (skeleton; lands with issue 7).

@@ -1,0 +1,1 @@
+//! chronicle-tier: the tier manager (skeleton; lands with issue 7).
