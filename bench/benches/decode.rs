@@ -35,6 +35,7 @@
 //! busy 2-core machine cannot inflate by preempting the bench).
 //! Without `shared/data/` the bench prints a loud SKIP and exits 0.
 
+use chronicle_bench::thread_cpu_ns;
 use chronicle_import::{binance, PartitionSink};
 use chronicle_protocol::{Body, Side, UNDEF};
 use chronicle_storage::meta::Source;
@@ -378,18 +379,6 @@ fn benches(c: &mut Criterion, d: &Data) {
 }
 
 const CPU_PASSES: usize = 15;
-
-/// CPU time of the calling thread, ns.
-fn thread_cpu_ns() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
-}
 
 /// Median thread CPU time (ns) of one decode pass: a cross-check of criterion's wall-clock
 /// figures that other processes on a busy machine cannot inflate by preempting the bench.

@@ -7,6 +7,8 @@
 //!   decode, recovery from a snapshot against a full replay.
 //! - `appliance`: one shard fed from memory as fast as it takes records: sustained ingest
 //!   with persistence, flush duration and cadence, disk bytes/s against `fio`.
+//! - `archive`: cold-tier seekable zstd: transcode throughput and size against the `zstd` CLI,
+//!   point-lookup latency on a cold file against decompressing the whole file.
 
 use std::path::{Path, PathBuf};
 
@@ -61,4 +63,17 @@ pub fn row(name: &str, h: &hdrhistogram::Histogram<u64>) -> String {
         h.value_at_quantile(0.999),
         h.max()
     )
+}
+
+/// CPU time of the calling thread, ns: a cross-check of wall-clock figures that other
+/// processes on a busy machine cannot inflate by preempting the bench.
+pub fn thread_cpu_ns() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
 }

@@ -1,9 +1,11 @@
+use crate::locate::Where;
 use crate::CliResult;
 use chronicle_reader::render::{self, Scale};
-use chronicle_reader::{Partition, TimeRange};
+use chronicle_reader::TimeRange;
 use chronicle_storage::utc;
 use clap::ValueEnum;
 use std::io::{BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,8 +17,11 @@ pub enum Format {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A partition directory (or its book.q).
+    /// A partition directory of any tier (or its book.q / book.q.zst), or a partition key
+    /// `[v1/]{venue}/{symbol}/{date}` resolved through the configured tiers.
     partition: PathBuf,
+    #[command(flatten)]
+    place: Where,
     /// Exchange time to start at: ns since the epoch, RFC 3339, or a date.
     #[arg(long, value_parser = parse_time)]
     from: Option<u64>,
@@ -33,11 +38,11 @@ fn parse_time(s: &str) -> Result<u64, String> {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let part = Partition::open(&a.partition)?;
+    let part = a.place.open(&a.partition)?;
     if let Some(p) = &part.index_problem {
         eprintln!("chronicle: warning: index not used ({p}); scanning the whole segment");
     }
-    let h = &part.segment.header;
+    let h = part.body.header();
     let scale = Scale {
         price_exponent: h.price_exponent,
         quantity_exponent: h.quantity_exponent,
@@ -46,27 +51,26 @@ pub fn run(a: Args) -> CliResult {
         from: a.from.unwrap_or(0),
         to: a.to.unwrap_or(u64::MAX),
     };
-    let mut frames = part.frames(range);
-    let written = (|| -> std::io::Result<()> {
-        let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        if let Format::Csv = a.format {
-            writeln!(out, "{}", render::csv_header())?;
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut written = match a.format {
+        Format::Csv => writeln!(out, "{}", render::csv_header()),
+        Format::Jsonl => Ok(()),
+    };
+    let scanned = part.scan(range, |f| {
+        written = match a.format {
+            Format::Jsonl => writeln!(out, "{}", render::jsonl(&f.record, scale)),
+            Format::Csv => writeln!(out, "{}", render::csv(&f.record, scale)),
+        };
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(_) => ControlFlow::Break(()),
         }
-        for f in frames.by_ref() {
-            match a.format {
-                Format::Jsonl => writeln!(out, "{}", render::jsonl(&f.record, scale))?,
-                Format::Csv => writeln!(out, "{}", render::csv(&f.record, scale))?,
-            }
-        }
-        out.flush()
-    })();
-    match written {
+    });
+    match written.and_then(|()| out.flush()) {
         // A closed pipe (`| head`) ends the output; it is not a failure.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         r => r?,
     }
-    match frames.take_error() {
-        Some(e) => Err(e.into()),
-        None => Ok(ExitCode::SUCCESS),
-    }
+    scanned?;
+    Ok(ExitCode::SUCCESS)
 }

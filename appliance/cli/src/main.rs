@@ -2,9 +2,11 @@
 
 mod cat;
 mod import;
+mod locate;
 mod replay;
 mod run;
 mod state;
+mod tier;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,9 @@ enum Command {
     Snapshot(SnapshotCommand),
     /// Print a day's snapshot Merkle root and verify every snapshot of that day against it.
     Audit(state::AuditArgs),
+    /// The tier manager: move partitions Warm → Cold → RemoteCold by age (docs/tiers.md).
+    #[command(subcommand)]
+    Tier(tier::Command),
 }
 
 #[derive(Subcommand)]
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
         Command::Engine(EngineCommand::Run(a)) => state::run(a),
         Command::Snapshot(SnapshotCommand::Inspect(a)) => state::inspect(a),
         Command::Audit(a) => state::audit_day(a),
+        Command::Tier(c) => tier::run(c),
     };
     match result {
         Ok(code) => code,

@@ -83,13 +83,15 @@ pub struct Args {
     /// Do not pin the sender.
     #[arg(long)]
     no_pin: bool,
-    /// Publish (shm) or send (udp) a burst in batches of at most N records: records due
-    /// at the same time, or already late, become visible together.
+    /// As fast as possible: make N records visible at a time (one ring publication, or
+    /// the datagrams sent back to back). Paced replays make each group of records due at
+    /// the same time visible whole, whatever its size.
     #[arg(long, default_value_t = 16, value_name = "N")]
     batch: usize,
-    /// Spin (rather than sleep) for the last this many microseconds before a send; a
-    /// value longer than any gap never sleeps (most precise, burns the core).
-    #[arg(long, default_value_t = 2000, value_name = "US")]
+    /// Spin (rather than sleep) for the last this many microseconds before a send. The
+    /// default (1 s) spins through a capture's gaps: most precise, burns the core; 200 lets
+    /// the sender sleep (wake-ups may then be late by the OS's or VM's wake-up latency).
+    #[arg(long, default_value_t = 1_000_000, value_name = "US")]
     spin_us: u64,
 }
 

@@ -1,3 +1,4 @@
+use crate::locate::Where;
 use crate::CliResult;
 use chronicle_reader::verify::{verify, Verdict};
 use std::path::PathBuf;
@@ -5,12 +6,20 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A book.q file, a partition directory, or a data directory tree.
+    /// A book.q or book.q.zst file, a partition directory of any tier, a tree of them, or a
+    /// partition key `[v1/]{venue}/{symbol}/{date}` resolved through the configured tiers.
     path: PathBuf,
+    #[command(flatten)]
+    place: Where,
 }
 
 pub fn run(a: Args) -> CliResult {
-    let report = verify(&a.path)?;
+    let roots = a.place.roots()?;
+    let path = match a.path.exists() {
+        true => a.path,
+        false => a.place.locate(&roots, &a.path)?,
+    };
+    let report = verify(&path, roots.remote.as_ref())?;
     let (mut records, mut torn) = (0u64, 0usize);
     for (path, v) in &report.files {
         match v {

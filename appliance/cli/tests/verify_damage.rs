@@ -2,60 +2,8 @@
 //! needed): exit codes, named offsets, and the valid prefix of a torn tail.
 
 mod common;
-use chronicle_import::{EventSink, Instrument, PartitionSink};
-use chronicle_protocol::{Bbo, Body, Side, Trade, UNDEF};
-use chronicle_storage::meta::Source;
 use common::*;
-use std::path::{Path, PathBuf};
-
-/// A partition of `n` alternating trades and quotes on 2024-08-08; returns its directory.
-fn partition(data: &Path, n: u64) -> PathBuf {
-    let mut sink = PartitionSink::new(
-        data,
-        Source {
-            kind: "import".into(),
-            format: "test".into(),
-            file: None,
-        },
-    )
-    .unwrap();
-    let h = sink
-        .instrument(&Instrument {
-            venue: "testvenue".into(),
-            raw_symbol: "ABC".into(),
-            price_exponent: -2,
-            quantity_exponent: 0,
-            instrument_class: 0,
-            tick_size: UNDEF,
-            lot_size: UNDEF,
-            expiration_ns: 0,
-        })
-        .unwrap();
-    let t0 = chronicle_storage::utc::parse_time("2024-08-08T12:00:00Z").unwrap();
-    for i in 0..n {
-        let body = if i % 2 == 0 {
-            Body::Trade(Trade {
-                aggressor: Side::Bid,
-                flags: 0,
-                price: 10_000 + i as i64,
-                quantity: 3,
-                trade_id: i,
-            })
-        } else {
-            Body::Bbo(Bbo {
-                bid_price: 9_999,
-                bid_quantity: 1,
-                ask_price: 10_001,
-                ask_quantity: 2,
-                update_id: i,
-            })
-        };
-        sink.event(h, t0 + i * 1_000_000, t0 + i * 1_000_000 + 500, body)
-            .unwrap();
-    }
-    sink.finish().unwrap();
-    data.join("v1/testvenue/abc/2024-08-08")
-}
+use std::path::Path;
 
 fn frame_offsets(segment: &Path) -> Vec<u64> {
     let seg = chronicle_storage::segment::Segment::open(segment).unwrap();

@@ -6,6 +6,11 @@
 //! routed: a malformed datagram is counted and dropped, never partly forwarded. Sequence
 //! numbers increase by one per datagram; a jump means datagrams were lost in transport, and
 //! every shard gets a `gap` record (`GapReason::FeedLoss`) before the next records.
+//!
+//! Per datagram the handler records, per shard it wrote to, the time from its receive to its
+//! ring publication (`receive_to_publish`, `CLOCK_MONOTONIC`, one sample per record) into
+//! histograms it alone owns; with [`FeedHandler::report_to`] it hands them and its counters
+//! to the metrics thread every 250 ms, between datagrams (no atomics or locks per datagram).
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -14,8 +19,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use chronicle_metrics::{stage_histogram, CounterValue, FeedSnapshot, Reporter};
 use chronicle_protocol::{Body, DecodeError, Gap, GapReason, Meta, Record, RecordView};
+use hdrhistogram::Histogram;
 
+use crate::clock::monotonic_ns;
 use crate::ring::{Producer, PushError, Pushed};
 
 /// `b"CHFD"` read as a little-endian u32.
@@ -31,6 +39,10 @@ pub const MAX_SHARDS: usize = 64;
 /// How long a blocking receive waits before the handler checks its stop flag and flushes
 /// pending gap markers.
 const IDLE_POLL: Duration = Duration::from_millis(10);
+/// How often the handler hands its histograms and counters to the metrics thread.
+pub const REPORT_EVERY: Duration = Duration::from_millis(250);
+/// The `stage` label of the handler's histograms on `/metrics`.
+pub const RECEIVE_TO_PUBLISH: &str = "receive_to_publish";
 
 /// Why a datagram was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +87,62 @@ pub struct FeedStats {
     pub lost_datagrams: u64,
     /// Sequence jumps, each announced to every shard by a `FeedLoss` gap.
     pub feed_gaps: u64,
+}
+
+impl FeedStats {
+    /// The counters as exported on `/metrics` (`docs/observability.md`).
+    pub fn counter_values(&self) -> Vec<CounterValue> {
+        let one = |name, help, value| CounterValue {
+            name,
+            help,
+            labels: Vec::new(),
+            value,
+        };
+        let malformed = |reason, value| CounterValue {
+            name: "chronicle_feed_malformed_datagrams_total",
+            help: "Malformed datagrams dropped whole by the feed handler, by reason.",
+            labels: vec![("reason", reason)],
+            value,
+        };
+        vec![
+            one(
+                "chronicle_feed_datagrams_total",
+                "Datagrams the feed handler received (valid or not).",
+                self.datagrams,
+            ),
+            one(
+                "chronicle_feed_records_total",
+                "Records the feed handler wrote to shard rings.",
+                self.records_written,
+            ),
+            one(
+                "chronicle_feed_dropped_records_total",
+                "Records a full shard ring dropped (each run announced by a ring_overrun gap).",
+                self.records_dropped,
+            ),
+            malformed("truncated", self.malformed_truncated),
+            malformed("magic", self.malformed_magic),
+            malformed("version", self.malformed_version),
+            malformed("count", self.malformed_count),
+            malformed("record", self.malformed_record),
+            malformed("trailing", self.malformed_trailing),
+            one(
+                "chronicle_feed_stale_datagrams_total",
+                "Datagrams behind the expected sequence (duplicates, late), not forwarded.",
+                self.stale,
+            ),
+            one(
+                "chronicle_feed_lost_datagrams_total",
+                "Datagrams missing according to sequence numbers.",
+                self.lost_datagrams,
+            ),
+            one(
+                "chronicle_feed_loss_gaps_total",
+                "Sequence jumps, each announced to every shard by a feed_loss gap.",
+                self.feed_gaps,
+            ),
+        ]
+    }
 }
 
 /// Token → shard: an explicit table, else `token_id % shards`. Stable: the same
@@ -191,6 +259,8 @@ pub fn validate_datagram(d: &[u8]) -> Result<(u64, u16), DatagramError> {
 #[derive(Debug, Clone)]
 pub struct DatagramWriter {
     buf: Vec<u8>,
+    /// Bytes a datagram may take (header included) unless its first record alone is larger.
+    limit: usize,
     count: u16,
     finished: bool,
 }
@@ -202,14 +272,29 @@ impl Default for DatagramWriter {
 }
 
 impl DatagramWriter {
+    /// Datagrams of up to the largest UDP payload.
     pub fn new() -> Self {
-        let mut buf = Vec::with_capacity(MAX_DATAGRAM_LEN);
+        Self::with_limit(MAX_DATAGRAM_LEN)
+    }
+
+    /// Datagrams of at most `limit` bytes, header included (clamped to the header and one
+    /// record ..= [`MAX_DATAGRAM_LEN`]; 1472 fits an Ethernet MTU). A record that does not
+    /// fit an empty datagram of `limit` bytes still goes, alone, up to `MAX_DATAGRAM_LEN`.
+    pub fn with_limit(limit: usize) -> Self {
+        let limit = limit.clamp(DATAGRAM_HEADER_LEN + 32, MAX_DATAGRAM_LEN);
+        let mut buf = Vec::with_capacity(limit);
         buf.resize(DATAGRAM_HEADER_LEN, 0);
         Self {
             buf,
+            limit,
             count: 0,
             finished: false,
         }
+    }
+
+    /// The datagram size limit (header included).
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Appends an encoded record; false (and nothing appended) if it would not fit.
@@ -217,9 +302,12 @@ impl DatagramWriter {
         if self.finished {
             self.clear();
         }
-        if self.buf.len() + record.len() > MAX_DATAGRAM_LEN
-            || self.count >= MAX_RECORDS_PER_DATAGRAM
-        {
+        let limit = if self.count == 0 {
+            MAX_DATAGRAM_LEN
+        } else {
+            self.limit
+        };
+        if self.buf.len() + record.len() > limit || self.count >= MAX_RECORDS_PER_DATAGRAM {
             return false;
         }
         self.buf.extend_from_slice(record);
@@ -268,10 +356,15 @@ struct Router {
     map: ShardMap,
     expected: Option<u64>,
     stats: FeedStats,
+    /// Per shard: receive → ring publication of its records, ns, since the last hand-off.
+    receive_to_publish: Vec<Histogram<u64>>,
+    /// Per shard: records of the current datagram written to its ring.
+    routed: [u32; MAX_SHARDS],
 }
 
 impl Router {
-    fn handle(&mut self, d: &[u8]) -> Result<Forwarded, DatagramError> {
+    /// `received_ns`: when the datagram was received (`CLOCK_MONOTONIC`).
+    fn handle(&mut self, d: &[u8], received_ns: u64) -> Result<Forwarded, DatagramError> {
         self.stats.datagrams += 1;
         let (sequence, count) = match validate_datagram(d) {
             Ok(v) => v,
@@ -315,21 +408,33 @@ impl Router {
             let shard = self.map.shard_of(view.meta.token_id);
             touched |= 1 << shard;
             match self.rings[shard].stage(view.bytes) {
-                Ok(Pushed::Written) => written += 1,
+                Ok(Pushed::Written) => {
+                    written += 1;
+                    self.routed[shard] += 1;
+                }
                 Ok(Pushed::Dropped) => dropped += 1,
                 Err(PushError::BadRecord { .. } | PushError::TooLarge { .. }) => dropped += 1,
             }
         }
-        self.publish(touched);
+        self.publish(touched, received_ns);
         self.stats.records_written += written as u64;
         self.stats.records_dropped += dropped as u64;
         Ok(Forwarded::Routed { written, dropped })
     }
 
-    fn publish(&mut self, mut touched: u64) {
+    /// Publishes every ring the datagram touched, all stamped with one clock read, and
+    /// records each shard's records' receive → publish time.
+    fn publish(&mut self, mut touched: u64, received_ns: u64) {
+        let now = monotonic_ns();
+        let latency = now.saturating_sub(received_ns).max(1);
         while touched != 0 {
             let shard = touched.trailing_zeros() as usize;
-            self.rings[shard].publish();
+            let ring = &mut self.rings[shard];
+            ring.publish_to(ring.position(), now);
+            let routed = std::mem::take(&mut self.routed[shard]);
+            if routed > 0 {
+                self.receive_to_publish[shard].saturating_record_n(latency, routed as u64);
+            }
             touched &= touched - 1;
         }
     }
@@ -385,6 +490,8 @@ pub struct FeedHandler {
     socket: UdpSocket,
     buf: Box<[u8]>,
     router: Router,
+    /// Where and when the next hand-off goes (`report_to`).
+    reporter: Option<(Reporter, u64)>,
 }
 
 impl FeedHandler {
@@ -405,12 +512,52 @@ impl FeedHandler {
             // One byte more than the largest UDP payload, so a datagram can never be cut.
             buf: vec![0u8; MAX_DATAGRAM_LEN + 1].into_boxed_slice(),
             router: Router {
+                receive_to_publish: rings.iter().map(|_| stage_histogram()).collect(),
+                routed: [0; MAX_SHARDS],
                 rings,
                 map,
                 expected: None,
                 stats: FeedStats::default(),
             },
+            reporter: None,
         })
+    }
+
+    /// Hands the handler's histograms and counters to the metrics thread every
+    /// [`REPORT_EVERY`] while it runs, and once more when it stops.
+    pub fn report_to(&mut self, reporter: Reporter) {
+        self.reporter = Some((reporter, monotonic_ns() + REPORT_EVERY.as_nanos() as u64));
+    }
+
+    /// Receive → publish latencies (ns) per shard since the last hand-off.
+    pub fn receive_to_publish(&self) -> &[Histogram<u64>] {
+        &self.router.receive_to_publish
+    }
+
+    /// Sends the histograms recorded since the last hand-off (replaced by fresh ones: this
+    /// allocates, so it runs between datagrams) and the counters, if reporting.
+    fn hand_off(&mut self) {
+        let Some((reporter, next)) = &mut self.reporter else {
+            return;
+        };
+        let stages = self
+            .router
+            .receive_to_publish
+            .iter_mut()
+            .enumerate()
+            .map(|(shard, h)| {
+                (
+                    shard,
+                    RECEIVE_TO_PUBLISH,
+                    std::mem::replace(h, stage_histogram()),
+                )
+            })
+            .collect();
+        reporter.send_feed(FeedSnapshot {
+            stages,
+            counters: self.router.stats.counter_values(),
+        });
+        *next = monotonic_ns() + REPORT_EVERY.as_nanos() as u64;
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -425,9 +572,10 @@ impl FeedHandler {
         &self.router.rings
     }
 
-    /// Validates and routes one datagram (what `poll` does with each received one).
+    /// Validates and routes one datagram received now (what `poll` does with each received
+    /// one).
     pub fn handle_datagram(&mut self, datagram: &[u8]) -> Result<Forwarded, DatagramError> {
-        self.router.handle(datagram)
+        self.router.handle(datagram, monotonic_ns())
     }
 
     /// Receives and handles one datagram, honouring the socket's blocking mode and timeout.
@@ -435,8 +583,9 @@ impl FeedHandler {
     pub fn poll(&mut self) -> io::Result<bool> {
         match self.socket.recv(&mut self.buf) {
             Ok(n) => {
+                let received_ns = monotonic_ns();
                 // Malformed datagrams are counted in the stats; nothing more to do here.
-                let _ = self.router.handle(&self.buf[..n]);
+                let _ = self.router.handle(&self.buf[..n], received_ns);
                 Ok(true)
             }
             Err(e)
@@ -466,8 +615,16 @@ impl FeedHandler {
             if !self.poll()? && busy_poll {
                 core::hint::spin_loop();
             }
+            if self
+                .reporter
+                .as_ref()
+                .is_some_and(|(_, next)| monotonic_ns() >= *next)
+            {
+                self.hand_off();
+            }
         }
         self.router.flush_gaps();
+        self.hand_off();
         Ok(())
     }
 

@@ -6,13 +6,14 @@
 //!        line 1 (128..256)  producer-owned: head, dropped_records, overrun_gaps
 //!        line 2 (256..384)  consumer-owned: tail
 //! 4096   data area: `capacity` bytes (a power of two), a sequence of 8-byte aligned frames
+//!        (a 16-byte frame header, then a record; a wrap marker is the first 8 bytes only)
 //! ```
 //!
 //! All integers are little-endian `u64` words, read and written as atomics.
 
 /// `b"CHRNRING"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CHRNRING");
-pub const VERSION: u64 = 1;
+pub const VERSION: u64 = 2;
 /// Bytes before the data area; one page, so the data area is page aligned.
 pub const HEADER_LEN: usize = 4096;
 /// Every frame starts on an 8-byte boundary; records are multiples of 8 long.
@@ -34,19 +35,23 @@ pub const OFF_DROPPED: usize = LINE + 8;
 pub const OFF_OVERRUN_GAPS: usize = LINE + 16;
 pub const OFF_TAIL: usize = 2 * LINE;
 
-/// Bytes of the frame header in front of every record: `u32 len | u32 stamp`.
-pub const FRAME_HEADER: usize = 8;
+/// Bytes of the frame header in front of every record: `u32 len | u32 stamp`, then
+/// `u64 published_ns` (the publication's `CLOCK_MONOTONIC` time on its first record frame,
+/// 0 on the frames that follow it in the same publication).
+pub const FRAME_HEADER: usize = 16;
+/// Offset of `published_ns` in a frame.
+pub const FRAME_PUBLISHED: u64 = 8;
 /// Frame `len` value of a wrap marker: the rest of the data area up to its end is padding.
 pub const WRAP: u32 = u32::MAX;
 
-/// Smallest data area of a file-backed ring: every valid record (frame up to 8 + 65528 bytes)
+/// Smallest data area of a file-backed ring: every valid record (frame up to 16 + 65528 bytes)
 /// is within `ring::max_frame` of it, so every record fits, even behind a gap marker.
 pub const MIN_SHM_CAPACITY: usize = 1 << 18;
 /// Largest data area of a file-backed ring (2 GiB): a limit on what an attacher maps.
 pub const MAX_SHM_CAPACITY: usize = 1 << 31;
 /// Smallest in-memory ring (tests and the loom model use tiny rings to force wrap-around):
-/// room for a 64-byte gap record plus small records.
-pub const MIN_MEM_CAPACITY: usize = 256;
+/// room for an 80-byte gap frame plus small records (`ring::max_frame(512)` is 176 bytes).
+pub const MIN_MEM_CAPACITY: usize = 512;
 
 /// The stamp of a frame at absolute byte position `pos`: its 8-byte word index, truncated.
 /// A stale or misplaced frame (a producer that advanced `head` without writing) shows up as a

@@ -16,6 +16,7 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("chronicle-feed supports little-endian targets only");
 
+pub mod clock;
 pub mod layout;
 pub mod ring;
 mod sync;

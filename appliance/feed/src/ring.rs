@@ -20,7 +20,8 @@ use core::sync::atomic::{compiler_fence, AtomicBool};
 use chronicle_protocol::{Body, HEADER_LEN as RECORD_HEADER_LEN, MAX_RECORD_LEN};
 use chronicle_protocol::{DecodeError, Gap, GapReason, Meta, Record, RecordView};
 
-use crate::layout::{self, FRAME_HEADER, MIN_MEM_CAPACITY, WRAP};
+use crate::clock::monotonic_ns;
+use crate::layout::{self, FRAME_HEADER, FRAME_PUBLISHED, MIN_MEM_CAPACITY, WRAP};
 use crate::sync::{Arc, AtomicU64, Ordering, Word};
 
 /// Bytes of a `gap` record, and of its frame.
@@ -220,10 +221,7 @@ impl Producer {
     /// (Self::publish): a datagram's records become visible together, for one index store.
     #[inline]
     pub fn stage(&mut self, record: &[u8]) -> Result<Pushed, PushError> {
-        let frame = self.check(record)?;
-        if self.try_stage(record, frame) {
-            self.offered += 1;
-            self.stats.written += 1;
+        if self.try_stage(record)? {
             return Ok(Pushed::Written);
         }
         if self.pending_lost == 0 {
@@ -241,27 +239,84 @@ impl Producer {
         Ok(Pushed::Dropped)
     }
 
-    /// Writes `record` if it fits now; `Ok(false)` when the ring is full (nothing is counted
-    /// as lost: the caller keeps the record and retries). For lossless tools and benchmarks.
+    /// Writes `record` if it fits now and publishes it; `Ok(false)` when the ring is full
+    /// (nothing is counted as lost: the caller keeps the record and retries). For lossless
+    /// tools and benchmarks.
     #[inline]
     pub fn try_push(&mut self, record: &[u8]) -> Result<bool, PushError> {
+        let written = self.try_stage(record)?;
+        if written {
+            self.publish();
+        }
+        Ok(written)
+    }
+
+    /// Like [`stage`](Self::stage) but lossless: `Ok(false)` when the record does not fit
+    /// now, and nothing is counted. A sender that stages a whole message ahead of its due
+    /// time uses it to tell "my own staged records fill the ring" (publish them, then stage
+    /// the rest) from "the consumer is behind" (then [`stage`](Self::stage) drops and counts).
+    #[inline]
+    pub fn try_stage(&mut self, record: &[u8]) -> Result<bool, PushError> {
         let frame = self.check(record)?;
-        if !self.try_stage(record, frame) {
+        if !self.write_if_fits(record, frame) {
             return Ok(false);
         }
         self.offered += 1;
         self.stats.written += 1;
-        self.publish();
         Ok(true)
     }
 
-    /// Makes staged frames visible to the consumer.
+    /// Bytes staged and not yet published.
+    pub fn staged_bytes(&self) -> u64 {
+        self.head - self.published
+    }
+
+    /// Makes staged frames visible to the consumer, stamped with the time now
+    /// (`CLOCK_MONOTONIC`; one clock read, only when something is staged).
     #[inline]
     pub fn publish(&mut self) {
         if self.head != self.published {
-            self.region.head().store(self.head, Ordering::Release);
-            self.published = self.head;
+            self.publish_to(self.head, monotonic_ns());
         }
+    }
+
+    /// Where the next staged frame goes: a position to [`publish_to`](Self::publish_to)
+    /// later, once more has been staged behind it.
+    pub fn position(&self) -> u64 {
+        self.head
+    }
+
+    /// Makes the frames staged before `position` (a value [`position`](Self::position)
+    /// returned, not yet published) visible, stamped `published_ns` (`CLOCK_MONOTONIC` ns,
+    /// `chronicle_feed::clock`); those staged after it stay staged. A sender that stages
+    /// several messages ahead publishes each at its own time; a caller publishing several
+    /// rings at once stamps them all with one clock read.
+    #[inline]
+    pub fn publish_to(&mut self, position: u64, published_ns: u64) {
+        assert!(
+            (self.published..=self.head).contains(&position) && position % 8 == 0,
+            "publish_to({position}) outside the staged frames {}..={}",
+            self.published,
+            self.head
+        );
+        if position == self.published {
+            return;
+        }
+        // The publication's first record frame carries its time (0 marks the others); it
+        // starts where the last publication ended, or after a wrap marker there. We read back
+        // our own frame word: the consumer never writes the data area (if a hostile one did,
+        // the masked store still stays inside the mapping).
+        let capacity = self.region.capacity;
+        let mut first = self.published;
+        if self.region.word(first).load() as u32 == WRAP {
+            first += capacity - (first & (capacity - 1));
+        }
+        debug_assert!(first < position, "a wrap marker is followed by its frame");
+        self.region
+            .word(first + FRAME_PUBLISHED)
+            .store(published_ns.max(1));
+        self.region.head().store(position, Ordering::Release);
+        self.published = position;
     }
 
     /// Writes the pending gap marker, if any, without a record after it (the feed calls this
@@ -306,7 +361,7 @@ impl Producer {
     /// nothing. Both or neither, so a gap marker is always directly followed by the record
     /// that ended the loss, or by nothing yet.
     #[inline(always)]
-    fn try_stage(&mut self, record: &[u8], frame: u64) -> bool {
+    fn write_if_fits(&mut self, record: &[u8], frame: u64) -> bool {
         let capacity = self.region.capacity;
         let start = if self.pending_lost == 0 {
             self.head
@@ -385,7 +440,9 @@ impl Producer {
         debug_assert!((at & (capacity - 1)) + frame <= capacity);
         let words = self.region.words(at, frame as usize / 8);
         words[0].store(layout::frame_word(record.len() as u32, at));
-        for (w, chunk) in words[1..].iter().zip(record.chunks_exact(8)) {
+        // `published_ns`: 0 until `publish_to` stamps the first frame of the publication.
+        words[1].store(0);
+        for (w, chunk) in words[FRAME_HEADER / 8..].iter().zip(record.chunks_exact(8)) {
             w.store(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         }
         self.head = at + frame;
@@ -453,6 +510,8 @@ pub struct Consumer {
     scratch: Box<[u64]>,
     fault: Option<RingFault>,
     gap_after_resync: bool,
+    /// `published_ns` of the publication the last record came from; 0: unknown.
+    published_ns: u64,
     stats: ConsumerStats,
     _keep: Keep,
 }
@@ -477,6 +536,7 @@ impl Consumer {
             scratch: vec![0u64; words].into_boxed_slice(),
             fault: None,
             gap_after_resync: false,
+            published_ns: 0,
             stats: ConsumerStats::default(),
             _keep: keep,
         }
@@ -493,6 +553,15 @@ impl Consumer {
     /// The fault that stopped this consumer, if any.
     pub fn fault(&self) -> Option<&RingFault> {
         self.fault.as_ref()
+    }
+
+    /// When the record last returned by [`pop`](Self::pop) was published: the producer's
+    /// `CLOCK_MONOTONIC` stamp on its publication (`chronicle_feed::clock`). `None` when not
+    /// known: a consumer that started inside a publication (a restart), a synthesized gap
+    /// after [`resync`](Self::resync). Untrusted: the producer wrote it, so it may lie in
+    /// the future or the far past; compare it with a clock, never index with it.
+    pub fn published_ns(&self) -> Option<u64> {
+        (self.published_ns != 0).then_some(self.published_ns)
     }
 
     /// The producer's count of records dropped on overrun (informational: the gap markers in
@@ -534,6 +603,7 @@ impl Consumer {
         if self.gap_after_resync {
             self.gap_after_resync = false;
             self.stats.popped += 1;
+            self.published_ns = 0;
             return Ok(Some(self.resync_gap()));
         }
         match self.read_next() {
@@ -586,6 +656,7 @@ impl Consumer {
         self.commit();
         self.fault = None;
         self.gap_after_resync = true;
+        self.published_ns = 0;
         self.stats.resyncs += 1;
         self.stats.skipped_bytes += skipped;
         Ok(skipped)
@@ -686,7 +757,12 @@ impl Consumer {
                     head: self.cached_head,
                 });
             }
-            // The frame lies inside the data area (checked just above): copy its words.
+            // The frame lies inside the data area (checked just above): its publication stamp
+            // (0: the publication of the frame before), then the record's words.
+            let stamp = self.region.word(pos + FRAME_PUBLISHED).load();
+            if stamp != 0 {
+                self.published_ns = stamp;
+            }
             let src = self.region.words(pos + FRAME_HEADER as u64, len_usize / 8);
             for (dst, w) in self.scratch[..len_usize / 8].iter_mut().zip(src) {
                 *dst = w.load();
@@ -750,7 +826,7 @@ pub(crate) struct MemShared {
 #[repr(align(128))]
 struct Padded(AtomicU64);
 
-/// An in-process ring of `capacity` data bytes (a power of two, at least 256): the reference
+/// An in-process ring of `capacity` data bytes (a power of two, at least 512): the reference
 /// implementation the loom model checks, and a ring for in-process tests.
 pub fn mem_ring(capacity: usize) -> (Producer, Consumer) {
     mem_ring_at(capacity, 0)
@@ -762,7 +838,7 @@ pub fn mem_ring(capacity: usize) -> (Producer, Consumer) {
 pub fn mem_ring_at(capacity: usize, start: u64) -> (Producer, Consumer) {
     assert!(
         capacity.is_power_of_two() && (MIN_MEM_CAPACITY..=1 << 30).contains(&capacity),
-        "ring capacity must be a power of two in 256..=1 GiB"
+        "ring capacity must be a power of two in 512..=1 GiB"
     );
     assert!(start % 8 == 0, "ring positions are 8-aligned");
     let data: Box<[Word]> = (0..capacity / 8).map(|_| Word::new(0)).collect();

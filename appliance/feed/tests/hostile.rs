@@ -54,8 +54,9 @@ fn bad_header_fields_are_refused_at_attach() {
             matches!(e, RingError::BadMagic { .. })
         }),
         (OFF_MAGIC, 0, |e| matches!(e, RingError::NotReady { .. })),
-        (OFF_VERSION, 2, |e| {
-            matches!(e, RingError::BadVersion { found: 2, .. })
+        // Version 1 (8-byte frame headers, no publication stamps) is not read as version 2.
+        (OFF_VERSION, 1, |e| {
+            matches!(e, RingError::BadVersion { found: 1, .. })
         }),
         (OFF_HEADER_LEN, 8192, |e| {
             matches!(
@@ -229,7 +230,7 @@ fn frame_word(len: u32, pos: u64) -> u64 {
 fn hostile_frame(path: &Path, pos: u64, word: u64, record: Option<&[u8]>, head: u64) {
     poke(path, data_at(pos), word);
     if let Some(r) = record {
-        poke_bytes(path, data_at(pos + 8), r);
+        poke_bytes(path, data_at(pos + FRAME_HEADER as u64), r);
     }
     poke(path, OFF_HEAD as u64, head);
 }
@@ -330,7 +331,7 @@ fn corrupt_indices_and_lengths_fault_cleanly() {
                 r.extend_from_slice(&[0; 8]);
                 r
             }),
-            56,
+            64,
             |f| {
                 matches!(
                     f,
@@ -351,7 +352,7 @@ fn corrupt_indices_and_lengths_fault_cleanly() {
                 r[2] = 41;
                 r
             }),
-            48,
+            56,
             |f| matches!(f, RingFault::BadRecord { .. }),
         ),
     ];
@@ -375,11 +376,11 @@ fn resync_skips_to_head_and_marks_the_loss() {
     for s in 0..3 {
         p.push(&heartbeat(s)).unwrap();
     }
-    // Corrupt the second frame's length.
-    poke(&path, data_at(48), frame_word(44, 48));
+    // Corrupt the second frame's length (frames of 16 + 40 bytes).
+    poke(&path, data_at(56), frame_word(44, 56));
     assert_eq!(c.pop().unwrap().unwrap().meta.global_tick_id, 0);
-    assert!(matches!(c.pop(), Err(RingFault::BadLength { pos: 48, .. })));
-    assert_eq!(c.resync().unwrap(), 96);
+    assert!(matches!(c.pop(), Err(RingFault::BadLength { pos: 56, .. })));
+    assert_eq!(c.resync().unwrap(), 112);
     let g = gap_of(&c.pop().unwrap().unwrap()).expect("synthesized gap");
     assert_eq!(g.lost, 0, "unknown loss");
     assert!(c.pop().unwrap().is_none());
@@ -426,6 +427,62 @@ fn truncated_while_mapped_is_caught_not_fatal() {
         }
         assert!(p.truncated());
     }
+}
+
+#[test]
+fn publication_stamps_are_untrusted_data_never_a_fault() {
+    let dir = shm_dir();
+    let (mut p, path) = ring(&dir, "s");
+    let mut c = attach(&path, &AttachOptions::default()).unwrap();
+    // Three publications of one record each (frames of 16 + 40 bytes at 0, 56, 112), then
+    // their stamps overwritten: far future, 1 ns after boot, and 0 (= "same publication as
+    // the record before").
+    for s in 0..3 {
+        p.push(&heartbeat(s)).unwrap();
+    }
+    for (pos, stamp) in [(0u64, u64::MAX), (56, 1), (112, 0)] {
+        poke(&path, data_at(pos + FRAME_PUBLISHED), stamp);
+    }
+    let mut seen = Vec::new();
+    while let Some(v) = c.pop().unwrap() {
+        let tick = v.meta.global_tick_id;
+        seen.push((tick, c.published_ns()));
+    }
+    assert_eq!(
+        seen,
+        [(0, Some(u64::MAX)), (1, Some(1)), (2, Some(1))],
+        "passed through as written, a 0 continues the publication before"
+    );
+    assert_eq!(c.stats().faults, 0);
+
+    // An honest publication is stamped with the producer's CLOCK_MONOTONIC, once, on its
+    // first frame; the frames after it in the same publication carry 0.
+    let before = clock::monotonic_ns();
+    p.stage(&heartbeat(3)).unwrap();
+    p.stage(&heartbeat(4)).unwrap();
+    p.publish();
+    let after = clock::monotonic_ns();
+    let first = c.pop().unwrap().map(|v| v.meta.global_tick_id);
+    let stamp = c.published_ns().unwrap();
+    assert_eq!(first, Some(3));
+    assert!(
+        (before..=after).contains(&stamp),
+        "{before} <= {stamp} <= {after}"
+    );
+    c.pop().unwrap().unwrap();
+    assert_eq!(
+        c.published_ns(),
+        Some(stamp),
+        "the second record's frame says 0: same"
+    );
+
+    // After a resync nothing is known until the next publication.
+    p.push(&heartbeat(5)).unwrap();
+    poke(&path, data_at(168 + 2 * 56), frame_word(44, 168 + 2 * 56));
+    assert!(c.pop().is_err());
+    c.resync().unwrap();
+    c.pop().unwrap().unwrap(); // the synthesized gap
+    assert_eq!(c.published_ns(), None);
 }
 
 #[test]

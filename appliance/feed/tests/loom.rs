@@ -1,8 +1,8 @@
 //! Loom model of the ring (the same `ring.rs` logic, on an in-memory buffer): across
 //! wrap-around, under every interleaving loom explores, nothing is lost, duplicated or
 //! reordered, and on overrun the gap markers account exactly for the dropped records.
-//! Record bytes live in `loom::cell::UnsafeCell`s there, so an access not ordered by the
-//! head/tail Release/Acquire pair is reported as a data race.
+//! Record bytes (publication stamps included) live in `loom::cell::UnsafeCell`s there, so an
+//! access not ordered by the head/tail Release/Acquire pair is reported as a data race.
 //!
 //! Not part of the default `cargo test`. Run (see docs/zone1.md):
 //!
@@ -16,26 +16,41 @@ use chronicle_feed::{mem_ring_at, Pushed};
 use chronicle_protocol::*;
 use loom::thread;
 
-/// 256-byte ring (the smallest), 48-byte frames (40-byte heartbeats): five frames fill it.
-const CAPACITY: usize = 256;
-/// Starting 56 bytes before the end: the second frame is behind a wrap marker, and later ones
-/// wrap again.
-const START: u64 = 256 * 1000 - 56;
+/// 512-byte ring (the smallest), 96-byte frames (16-byte frame header, 80-byte records):
+/// five frames fill it.
+const CAPACITY: usize = 512;
+/// Starting 104 bytes before the end: the second frame is behind a wrap marker, and later
+/// ones wrap again.
+const START: u64 = 512 * 1000 - 104;
+/// Publish the consumer's tail every second frame only.
+const COMMIT_EVERY: u64 = 192;
 
-fn heartbeat(seq: u64) -> [u8; 40] {
-    let mut b = [0u8; 40];
-    Record {
+/// Record `seq` of the model's stream: a two-level book snapshot, 80 bytes.
+fn record(seq: u64) -> Vec<u8> {
+    let levels = [Level {
+        price: seq as i64,
+        quantity: 1,
+    }; 2];
+    let r = Record {
         meta: Meta {
             token_id: 1,
             global_tick_id: seq,
             exchange_ts_ns: seq,
             receive_ts_ns: seq,
         },
-        body: Body::Heartbeat(Heartbeat { sequence: seq }),
+        body: Body::BookSnapshot(BookSnapshot {
+            update_id: seq,
+            chunk: 0,
+            flags: BookSnapshot::FLAG_LAST_CHUNK,
+            bid_count: 1,
+            ask_count: 1,
+            levels: Levels::Slice(&levels),
+        }),
     }
-    .encode(&mut b)
+    .to_vec()
     .unwrap();
-    b
+    assert_eq!(r.len(), 80);
+    r
 }
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -61,25 +76,27 @@ fn consume(c: &mut chronicle_feed::Consumer, polls: usize, mut next: u64, lost: 
         } else {
             assert_eq!(
                 v.bytes,
-                &heartbeat(next)[..],
+                &record(next)[..],
                 "record {next}: in order, intact, once"
             );
             next += 1;
         }
+        // The stamp word is written before the head's Release store, like the record.
+        assert!(c.published_ns().is_some(), "every publication is stamped");
     }
     next
 }
 
 #[test]
 fn lossless_across_wraparound() {
-    // Four records from 56 bytes before the end of a lap: the second goes behind a wrap
+    // Four records from 104 bytes before the end of a lap: the second goes behind a wrap
     // marker, so the consumer crosses the wrap while the producer may still be writing.
     const N: u64 = 4;
     model(|| {
         let (mut p, mut c) = mem_ring_at(CAPACITY, START);
         let producer = thread::spawn(move || {
             for seq in 0..N {
-                assert!(p.try_push(&heartbeat(seq)).unwrap(), "four frames fit");
+                assert!(p.try_push(&record(seq)).unwrap(), "four frames fit");
             }
             p
         });
@@ -102,11 +119,11 @@ fn full_ring_reloads_tail_across_wraparound() {
     model(|| {
         let (mut p, mut c) = mem_ring_at(CAPACITY, START);
         // Publish the tail every second frame only: the lazy path meets a full ring.
-        c.set_commit_interval(96);
+        c.set_commit_interval(COMMIT_EVERY);
         let producer = thread::spawn(move || {
             let mut written = 0;
             for seq in 0..N {
-                let rec = heartbeat(seq);
+                let rec = record(seq);
                 if !p.try_push(&rec).unwrap() {
                     thread::yield_now();
                     if !p.try_push(&rec).unwrap() {
@@ -136,10 +153,10 @@ fn overrun_gaps_account_for_every_drop() {
     const N: u64 = 8;
     model(|| {
         let (mut p, mut c) = mem_ring_at(CAPACITY, START);
-        c.set_commit_interval(96);
+        c.set_commit_interval(COMMIT_EVERY);
         let producer = thread::spawn(move || {
             for seq in 0..N {
-                let _: Pushed = p.push(&heartbeat(seq)).unwrap();
+                let _: Pushed = p.push(&record(seq)).unwrap();
             }
             p
         });

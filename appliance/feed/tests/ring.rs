@@ -104,7 +104,7 @@ fn largest_record_fits_smallest_shm_ring_behind_a_gap() {
 #[test]
 fn overrun_drops_count_and_gap_marks_the_spot() {
     let (mut p, mut c) = mem_ring(512);
-    // Fill: 40-byte records, 48-byte frames.
+    // Fill: 40-byte records, 56-byte frames.
     let mut seq = 0u64;
     while p.push(&heartbeat(seq)).unwrap() == Pushed::Written {
         seq += 1;
@@ -144,7 +144,7 @@ fn overrun_drops_count_and_gap_marks_the_spot() {
 
 #[test]
 fn try_push_counts_nothing_and_flush_gap_announces_a_loss() {
-    let (mut p, mut c) = mem_ring(256);
+    let (mut p, mut c) = mem_ring(512);
     let mut n = 0;
     while p.try_push(&heartbeat(n)).unwrap() {
         n += 1;
@@ -172,7 +172,7 @@ fn staged_records_are_invisible_until_published() {
 
 #[test]
 fn invalid_records_are_refused_not_written() {
-    let (mut p, mut c) = mem_ring(256);
+    let (mut p, mut c) = mem_ring(512);
     let mut bad = heartbeat(1);
     bad[2] = 48; // header says 48, slice is 40
     assert!(matches!(

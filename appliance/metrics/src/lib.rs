@@ -4,7 +4,9 @@
 //! Hand-off, not sharing: each shard records into its own `hdrhistogram`s on the hot path (TSC
 //! clock, no atomics, no lock). At each flush — off the hot path — it moves the histograms of
 //! the interval just ended into a [`Snapshot`] with its cumulative counters and sends that
-//! through a channel ([`Reporter`]). The metrics thread merges snapshots into cumulative
+//! through a channel ([`Reporter`]); the UDP feed handler does the same every 250 ms with its
+//! receive → publish histograms and counters ([`FeedSnapshot`]). The metrics thread merges
+//! snapshots into cumulative
 //! Prometheus buckets (seconds, 50 ns … 10 s) and into a rolling window of exact HDR
 //! histograms for the quantile gauges; the HTTP thread renders them on each scrape.
 
@@ -49,6 +51,13 @@ pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 1.0];
 /// current partial one (between one and two windows of data).
 pub const WINDOW: Duration = Duration::from_secs(10);
 
+/// A stage's latency histogram, in ns: 1 ns … 100 s at 3 significant digits, allocated
+/// up front so that recording never allocates. Shards and the feed handler record into
+/// these; larger values are recorded as 100 s (`saturating_record`).
+pub fn stage_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
+}
+
 /// A shard's cumulative counters (totals since the shard started).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShardCounters {
@@ -71,6 +80,8 @@ pub struct ShardCounters {
     pub snapshots: u64,
     pub flushes: u64,
     pub missed_deadlines: u64,
+    /// Ring publication stamps later than the shard's read, or older than 100 s: not recorded.
+    pub ring_stamps_out_of_range: u64,
 }
 
 /// What a shard hands off at a flush: the stage histograms of the interval since its
@@ -81,17 +92,56 @@ pub struct Snapshot {
     pub counters: ShardCounters,
 }
 
-/// A shard's sending end. Sending allocates a channel node; shards call it at flush time,
-/// never on the hot path.
+/// A counter value handed off by a thread other than the shards (the feed handler's),
+/// exported as `name{labels}`; values of one name form one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterValue {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub labels: Vec<(&'static str, &'static str)>,
+    pub value: u64,
+}
+
+/// What the feed handler hands off periodically: its stage histograms since its previous
+/// hand-off, per shard (moved out, not copied), and its cumulative counters.
+pub struct FeedSnapshot {
+    /// `(shard, stage, histogram in ns)`.
+    pub stages: Vec<(usize, &'static str, Histogram<u64>)>,
+    pub counters: Vec<CounterValue>,
+}
+
+/// What travels from the recording threads to the metrics thread.
+enum Handoff {
+    Shard(Snapshot),
+    Feed(FeedSnapshot),
+}
+
+/// A counter owned by a thread other than the shards (the tier manager's), read at scrape
+/// time: not on any hot path, so a plain function over its atomics.
+pub struct SharedCounter {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub labels: Vec<(&'static str, &'static str)>,
+    pub read: Box<dyn Fn() -> u64 + Send>,
+}
+
+/// A sending end (a shard's, the feed handler's). Sending allocates a channel node; the
+/// senders call it at flush or hand-off time, never on the hot path.
 #[derive(Clone)]
 pub struct Reporter {
-    tx: Sender<Snapshot>,
+    tx: Sender<Handoff>,
 }
 
 impl Reporter {
-    /// Hands a snapshot to the metrics thread (a no-op once the metrics server is gone).
+    /// Hands a shard's snapshot to the metrics thread (a no-op once the metrics server is
+    /// gone).
     pub fn send(&self, s: Snapshot) {
-        let _ = self.tx.send(s);
+        let _ = self.tx.send(Handoff::Shard(s));
+    }
+
+    /// Hands the feed handler's snapshot to the metrics thread.
+    pub fn send_feed(&self, s: FeedSnapshot) {
+        let _ = self.tx.send(Handoff::Feed(s));
     }
 }
 
@@ -125,48 +175,67 @@ struct State {
     counters: BTreeMap<usize, (ShardCounters, Instant)>,
     rings: Vec<RingWatch>,
     snapshots: u64,
+    shared: Vec<SharedCounter>,
+    /// The feed handler's counters and when they came (None: no feed hand-off yet).
+    feed: Option<(Vec<CounterValue>, Instant)>,
 }
 
 impl State {
-    fn merge(&mut self, s: Snapshot, now: Instant) {
+    fn merge(&mut self, handoff: Handoff, now: Instant) {
         self.snapshots += 1;
-        self.counters.insert(s.shard, (s.counters, now));
-        for (stage, h) in s.stages {
-            let n = self.bounds_ns.len();
-            let series = self
-                .stages
-                .entry((s.shard, stage))
-                .or_insert_with(|| StageSeries {
-                    buckets: vec![0; n + 1],
-                    sum_ns: 0,
-                    count: 0,
-                });
-            for v in h.iter_recorded() {
-                let value = h.median_equivalent(v.value_iterated_to());
-                let c = v.count_at_value();
-                let i = self.bounds_ns.partition_point(|&b| b < value);
-                series.buckets[i] += c;
-                series.sum_ns += value as u128 * c as u128;
-                series.count += c;
-            }
-            let w = self.windows.entry(stage).or_insert_with(|| Window {
-                started: now,
-                previous: None,
-                current: None,
-            });
-            if now.duration_since(w.started) >= WINDOW {
-                w.previous = w.current.take();
-                w.started = now;
-            }
-            if h.is_empty() {
-                continue;
-            }
-            match &mut w.current {
-                Some(cur) => {
-                    let _ = cur.add(&h);
+        match handoff {
+            Handoff::Shard(s) => {
+                self.counters.insert(s.shard, (s.counters, now));
+                for (stage, h) in s.stages {
+                    self.merge_stage(s.shard, stage, h, now);
                 }
-                None => w.current = Some(h),
             }
+            Handoff::Feed(f) => {
+                self.feed = Some((f.counters, now));
+                for (shard, stage, h) in f.stages {
+                    self.merge_stage(shard, stage, h, now);
+                }
+            }
+        }
+    }
+
+    /// Adds one interval's histogram of `stage` on `shard` to its buckets and to the stage's
+    /// quantile window.
+    fn merge_stage(&mut self, shard: usize, stage: &'static str, h: Histogram<u64>, now: Instant) {
+        let n = self.bounds_ns.len();
+        let series = self
+            .stages
+            .entry((shard, stage))
+            .or_insert_with(|| StageSeries {
+                buckets: vec![0; n + 1],
+                sum_ns: 0,
+                count: 0,
+            });
+        for v in h.iter_recorded() {
+            let value = h.median_equivalent(v.value_iterated_to());
+            let c = v.count_at_value();
+            let i = self.bounds_ns.partition_point(|&b| b < value);
+            series.buckets[i] += c;
+            series.sum_ns += value as u128 * c as u128;
+            series.count += c;
+        }
+        let w = self.windows.entry(stage).or_insert_with(|| Window {
+            started: now,
+            previous: None,
+            current: None,
+        });
+        if now.duration_since(w.started) >= WINDOW {
+            w.previous = w.current.take();
+            w.started = now;
+        }
+        if h.is_empty() {
+            return;
+        }
+        match &mut w.current {
+            Some(cur) => {
+                let _ = cur.add(&h);
+            }
+            None => w.current = Some(h),
         }
     }
 
@@ -247,7 +316,7 @@ impl State {
         ));
         // Counters.
         type Get = fn(&ShardCounters) -> u64;
-        let counters: [(&str, &str, Get); 12] = [
+        let counters: [(&str, &str, Get); 13] = [
             (
                 "chronicle_events_total",
                 "Events taken from the rings.",
@@ -308,6 +377,11 @@ impl State {
                 "Flush slots skipped because a flush overran.",
                 |c| c.missed_deadlines,
             ),
+            (
+                "chronicle_ring_stamps_out_of_range_total",
+                "Ring publication stamps later than the shard's read or older than 100 s (not recorded).",
+                |c| c.ring_stamps_out_of_range,
+            ),
         ];
         for (name, help, get) in counters {
             let metrics = self
@@ -363,7 +437,7 @@ impl State {
         ));
         out.push(family(
             "chronicle_metrics_snapshots_total",
-            "Shard snapshots merged by the metrics thread.",
+            "Hand-offs (shards' and the feed handler's) merged by the metrics thread.",
             MetricType::COUNTER,
             vec![{
                 let mut m = Metric::default();
@@ -373,6 +447,47 @@ impl State {
                 m
             }],
         ));
+        // Counters of other threads: the tier manager's (read now) and the feed handler's
+        // (its last hand-off); one family per name.
+        let values: Vec<CounterValue> = self
+            .shared
+            .iter()
+            .map(|c| CounterValue {
+                name: c.name,
+                help: c.help,
+                labels: c.labels.clone(),
+                value: (c.read)(),
+            })
+            .chain(self.feed.iter().flat_map(|(v, _)| v.iter().cloned()))
+            .collect();
+        let mut names: Vec<(&str, &str)> = Vec::new();
+        for c in &values {
+            if !names.iter().any(|(n, _)| *n == c.name) {
+                names.push((c.name, c.help));
+            }
+        }
+        for (name, help) in names {
+            let metrics = values
+                .iter()
+                .filter(|c| c.name == name)
+                .map(|c| {
+                    let mut m = Metric::from_label(labels(&c.labels));
+                    let mut v = Counter::default();
+                    v.set_value(c.value as f64);
+                    m.set_counter(v);
+                    m
+                })
+                .collect();
+            out.push(family(name, help, MetricType::COUNTER, metrics));
+        }
+        if let Some((_, at)) = &self.feed {
+            out.push(family(
+                "chronicle_feed_report_age_seconds",
+                "Time since the feed handler's last hand-off: a stuck feed thread grows this.",
+                MetricType::GAUGE,
+                vec![gauge(&[], now.duration_since(*at).as_secs_f64())],
+            ));
+        }
         out.retain(|f| !f.get_metric().is_empty());
         out
     }
@@ -442,10 +557,11 @@ impl Collector for StateCollector {
 /// serving `/metrics`. Dropping it stops both.
 pub struct MetricsServer {
     addr: SocketAddr,
-    tx: Sender<Snapshot>,
+    tx: Sender<Handoff>,
     registry: prometheus::Registry,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MetricsServer {
@@ -462,6 +578,8 @@ impl MetricsServer {
             counters: BTreeMap::new(),
             rings,
             snapshots: 0,
+            shared: Vec::new(),
+            feed: None,
         }));
         let registry = prometheus::Registry::new();
         let build = prometheus::IntGaugeVec::new(
@@ -485,7 +603,7 @@ impl MetricsServer {
             }))
             .map_err(std::io::Error::other)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = channel::<Snapshot>();
+        let (tx, rx) = channel::<Handoff>();
         let merge = {
             let (state, stop) = (state.clone(), stop.clone());
             std::thread::Builder::new()
@@ -504,6 +622,7 @@ impl MetricsServer {
             registry,
             stop,
             threads: vec![merge, serve],
+            state,
         })
     }
 
@@ -511,7 +630,15 @@ impl MetricsServer {
         self.addr
     }
 
-    /// A sending end for one shard.
+    /// Adds counters that another thread owns (read at each scrape); counters of one name
+    /// must be added together, as one family.
+    pub fn add_shared(&self, counters: Vec<SharedCounter>) {
+        if let Ok(mut st) = self.state.lock() {
+            st.shared.extend(counters);
+        }
+    }
+
+    /// A sending end for one shard, or for the feed handler.
     pub fn reporter(&self) -> Reporter {
         Reporter {
             tx: self.tx.clone(),
@@ -533,7 +660,7 @@ impl Drop for MetricsServer {
     }
 }
 
-fn merge_loop(rx: Receiver<Snapshot>, state: &Mutex<State>, stop: &AtomicBool) {
+fn merge_loop(rx: Receiver<Handoff>, state: &Mutex<State>, stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(s) => {

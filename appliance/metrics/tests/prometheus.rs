@@ -1,15 +1,23 @@
 //! A real Prometheus scrapes a real appliance. `tests/prometheus.sh` finds (or installs, from
 //! the Debian package) `prometheus` and `promtool`; without them the test SKIPs loudly. The
-//! appliance is `chronicle_runtime::run::run` in-process on the synthetic feed (`--follow`),
-//! serving `/metrics` on a free loopback port; Prometheus (temp storage, its own free loopback
-//! port, 1 s scrapes, `docs/monitoring/alerts.yml` loaded) scrapes it, and the hot path's p99
-//! is asked through `/api/v1/query`:
+//! appliance is `chronicle_runtime::run::run` in-process with UDP input (the feed handler on a
+//! free loopback port), fed by `chronicle replay`'s UDP target with 60 s of the synthetic model
+//! at ten times real speed, serving `/metrics` on a free loopback port; Prometheus (temp
+//! storage, its own free loopback port, 1 s scrapes, `docs/monitoring/alerts.yml` loaded)
+//! scrapes it, and the p99 of the hot path and of the two Zone 1 stages (feed receive → ring
+//! publish, ring publish → shard read) are asked through `/api/v1/query`, e.g.
 //! `histogram_quantile(0.99, sum by (le) (chronicle_stage_latency_seconds_bucket{stage="hot_path"}))`.
+//! A datagram with a bad magic, sent while the appliance runs, must turn
+//! `chronicle_feed_malformed_datagrams_total{reason="magic"}` from 0 to 1 in Prometheus.
 //! `promtool check metrics` on a scrape must report nothing, and
 //! `promtool check rules docs/monitoring/alerts.yml` must pass. Every wait is bounded.
 
 mod common;
 
+use chronicle_replay::{
+    play, Input as ReplayInput, Pacing, PlayOptions, ReplaySource, SourceOptions, SyntheticConfig,
+    UdpTarget,
+};
 use chronicle_runtime::config::{Config, Input, ShardConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -141,16 +149,19 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
         std::thread::sleep(Duration::from_millis(200));
     }
 
-    // The appliance: the synthetic feed (600 s of it, ~0.9 M events: several seconds of
-    // ingestion, so several scrapes see the hot path's counts grow), then --follow.
+    // The appliance: UDP input on a free loopback port.
+    let feed: SocketAddr = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
     let mut cfg = Config {
         data_dir: tmp.path().join("data"),
-        input: Input::Synthetic {
-            seed: 20240808,
-            seconds: 600,
+        input: Input::Udp {
+            bind: feed.to_string(),
         },
         ..Config::default()
     };
+    let data_dir = cfg.data_dir.clone();
     let ring = PathBuf::from(format!(
         "/dev/shm/chronicle-metrics-test-{}",
         std::process::id()
@@ -179,6 +190,43 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
     }
     let stop_guard = Stop(stop.clone(), ring.clone());
 
+    // The feed handler is bound once it reports (every 250 ms).
+    let t = Instant::now();
+    while !common::get(app, "/metrics")
+        .map(|r| r.1.contains("chronicle_feed_report_age_seconds"))
+        .unwrap_or(false)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the feed handler never reported"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // 60 s of the synthetic model (~90 k events) at ten times real speed, over UDP, with the
+    // appliance's data directory for identity: several scrapes see the counts grow.
+    let mut opts = SourceOptions::new("binance-usdm", &data_dir);
+    opts.tokens = 1;
+    let mut source = ReplaySource::open_with(
+        ReplayInput::Synthetic(SyntheticConfig {
+            duration_ns: 60_000_000_000,
+            ..SyntheticConfig::default()
+        }),
+        &opts,
+    )
+    .unwrap();
+    let mut target = UdpTarget::connect(feed, 1472).unwrap();
+    let replayed = play(
+        &mut source,
+        &mut target,
+        &PlayOptions::new(Pacing::Speed(10.0)),
+    )
+    .unwrap();
+    eprintln!(
+        "replayed {} events in {} datagrams over UDP",
+        replayed.events,
+        target.datagrams()
+    );
+
     // The target is up and the hot path's p99 comes back through the query API.
     // Cumulative buckets, not rate(): a bounded feed may be over before Prometheus's second
     // scrape on a loaded machine, and a rate of nothing has no quantile.
@@ -199,6 +247,47 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
     };
     eprintln!("prometheus: hot_path p99 = {p99:e} s  ({q})");
     assert!(p99 > 0.0 && p99 < 1.0, "p99 {p99}");
+    // The two Zone 1 stages, timed across threads (feed) and processes' clocks (ring stamps).
+    for stage in ["receive_to_publish", "publish_to_read"] {
+        let q = format!(
+            r#"histogram_quantile(0.99, sum by (le) (chronicle_stage_latency_seconds_bucket{{stage="{stage}"}}))"#
+        );
+        let t = Instant::now();
+        let p99 = loop {
+            if let Some(v) = first_value(&query(prom, &q)).filter(|v| v.is_finite() && *v > 0.0) {
+                break v;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "no {stage} p99 from prometheus"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        eprintln!("prometheus: {stage} p99 = {p99:e} s");
+        assert!(p99 < 1.0, "{stage} p99 {p99}");
+    }
+    // A malformed datagram while the appliance runs: the live counter goes from 0 to 1.
+    let magic = r#"sum(chronicle_feed_malformed_datagrams_total{reason="magic"})"#;
+    let wait_for = |want: f64| {
+        let t = Instant::now();
+        loop {
+            if first_value(&query(prom, magic)) == Some(want) {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{magic} never became {want}"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    };
+    wait_for(0.0);
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(b"NOT A FEED DATAGRAM, 16 bytes or more", feed)
+        .unwrap();
+    wait_for(1.0);
+    eprintln!("prometheus: {magic} went 0 -> 1 after a bad datagram");
     for stage in ["engine_update", "buffer_append", "flush_cadence"] {
         let q = format!(
             r#"histogram_quantile(0.99, sum by (le) (rate(chronicle_stage_latency_seconds_bucket{{stage="{stage}"}}[1m])))"#
@@ -271,4 +360,5 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
     let summary = appliance.join().unwrap().unwrap();
     assert_eq!(summary.metrics_addr, Some(app));
     assert!(summary.shards[0].events > 0);
+    assert!(!summary.shards[0].stats.publish_to_read.hist.is_empty());
 }

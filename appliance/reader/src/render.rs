@@ -42,7 +42,8 @@ fn decimal(m: i64, e: i8) -> Value {
     }
 }
 
-fn side(s: Side) -> &'static str {
+/// The names `cat` (and the derived Parquet) give book sides and trade aggressors.
+pub fn side(s: Side) -> &'static str {
     match s {
         Side::Bid => "bid",
         Side::Ask => "ask",
@@ -50,7 +51,7 @@ fn side(s: Side) -> &'static str {
     }
 }
 
-fn aggressor(s: Side) -> &'static str {
+pub fn aggressor(s: Side) -> &'static str {
     match s {
         Side::Bid => "buy",
         Side::Ask => "sell",

@@ -1,24 +1,34 @@
 //! Sends a [`ReplaySource`] to a [`Target`] on a [`Schedule`], measuring the pacing error.
 //!
-//! The wait is spin-then-sleep on a monotonic clock (`quanta`: the TSC where it is
-//! invariant, else `clock_gettime(CLOCK_MONOTONIC)`): while more than `spin_ns` remain the
-//! thread sleeps (with a 1 ns timer slack, so the kernel does not round the wake-up up by its
-//! default 50 µs), then it spins to the due time. The default spin is 2 ms: on the
-//! development VM a sleeping vCPU sometimes wakes milliseconds late, so the last stretch is
-//! never slept. The player pins itself to a core when asked.
+//! The unit of delivery is the **message**: the records due at the same instant (the levels
+//! of one depth message, the copies of a fan-out) become visible together, as a real feed
+//! delivers them. The player stages messages into the target ahead of their due time (a
+//! ring: frames written behind the published `head`; UDP: datagrams built), up to
+//! `lookahead_ns` ahead of the oldest unpublished one, and publishes each at its due time:
+//! one Release store of each touched ring's `head` (up to the end of that message), or its
+//! prepared datagrams sent back to back. Staging ahead matters: in the BTCUSDT capture half
+//! of the messages arrive within 5 µs of the previous one, less than staging a 600-level
+//! depth message takes. As fast as possible, messages are `max_batch` records.
 //!
-//! Pacing error = actual send time − intended send time, per event, the intended time from
-//! the schedule (not from the previous send): a sender that falls behind keeps being measured
+//! The wait is spin-then-sleep on `CLOCK_MONOTONIC` (the clock of the ring's publish stamps,
+//! `chronicle_feed::clock`): while more than `spin_ns` remain the thread sleeps (with a 1 ns
+//! timer slack, so the kernel does not round the wake-up up by its default 50 µs), then it
+//! spins to the due time. The default spin is 1 s, so a capture's gaps are spun, not slept:
+//! on the development VM (a Firecracker guest) a vCPU that went idle sometimes wakes
+//! milliseconds late. The player pins itself to a core when asked.
+//!
+//! Pacing error = visible time − intended time, per event, the intended time from the
+//! schedule (not from the previous send): a sender that falls behind keeps being measured
 //! against where it should be, so a stall is charged to every event it delayed (no
-//! coordinated omission). The actual send time is when the record became visible: the clock
-//! read just before the ring publish (or the datagram `send`) of its batch. Declarations are
-//! not paced.
+//! coordinated omission). The visible time is the clock read just before the ring publish
+//! (the time the ring stamps on the publication) or before the `send` of the record's
+//! datagram. Declarations are not paced.
 
 use crate::pacing::{Pacing, Schedule};
 use crate::source::ReplaySource;
 use crate::Error;
-use chronicle_feed::feed::DATAGRAM_HEADER_LEN;
-use chronicle_feed::{Access, DatagramWriter, Producer, RingError, ShardMap};
+use chronicle_feed::clock::monotonic_ns;
+use chronicle_feed::{Access, DatagramWriter, Producer, Pushed, RingError, ShardMap};
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
@@ -26,31 +36,34 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Where records go.
+/// What [`Target::stage`] did with a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    /// Taken: staged, or — when the target has no room even with nothing of its own staged —
+    /// dropped and counted (a feed never blocks).
+    Taken,
+    /// Not taken: what the target staged fills its room. Publish the oldest message, then
+    /// stage the record again.
+    Full,
+}
+
+/// Where records go. Records are staged into messages (groups due at the same time); a
+/// message is published as a whole, oldest first, while later ones are already staged.
 pub trait Target {
-    /// Hands one record over. `control`: a declaration, which a ring target retries rather
-    /// than drop.
-    fn send(&mut self, token_id: u32, record: &[u8], control: bool) -> Result<(), Error>;
-    /// Whether the target holds records back until [`flush`](Self::flush) (rings stage,
-    /// datagrams fill). A target that does not sends each record within `send`.
-    fn buffers(&self) -> bool {
-        false
-    }
-    /// Records handed over and still held back.
-    fn held(&self) -> usize {
-        0
-    }
-    /// Whether a record of `len` bytes still fits what is held (a datagram's size limit).
-    fn room_for(&self, _len: usize) -> bool {
-        true
-    }
-    /// Sends whatever is held.
-    fn flush(&mut self) -> Result<(), Error> {
-        Ok(())
-    }
-    /// End of the replay: flush, announce pending losses.
+    /// Stages one event record behind everything staged so far, into the open message.
+    fn stage(&mut self, token_id: u32, record: &[u8]) -> Result<Staged, Error>;
+    /// Closes the open message: what is staged from now on belongs to the next one.
+    fn end_message(&mut self);
+    /// Makes the oldest closed message visible. Calls `visible(records, t)` for each step
+    /// that makes records visible (a ring publication, a datagram), `t` the
+    /// `CLOCK_MONOTONIC` time (`chronicle_feed::clock::monotonic_ns`) read just before it.
+    fn publish(&mut self, visible: &mut dyn FnMut(u64, u64)) -> Result<(), Error>;
+    /// Sends a declaration now, on its own (the player publishes everything staged first);
+    /// a ring target retries it rather than drop it while the ring is full.
+    fn declare(&mut self, token_id: u32, record: &[u8]) -> Result<(), Error>;
+    /// End of the replay (everything published): announce pending losses.
     fn finish(&mut self) -> Result<(), Error> {
-        self.flush()
+        Ok(())
     }
     /// Records lost so far (ring overruns, failed datagram sends).
     fn dropped(&self) -> u64;
@@ -69,9 +82,12 @@ pub struct RingTarget {
     rings: Vec<Producer>,
     map: ShardMap,
     paths: Vec<PathBuf>,
-    /// Records staged and not yet published, and the shards they went to (a bit each).
-    held: usize,
-    touched: u64,
+    /// The open message: records staged into it, and the rings they went to (a bit each).
+    open: (u64, u64),
+    /// Closed messages not yet published, oldest first: (records, rings touched)...
+    messages: VecDeque<(u64, u64)>,
+    /// ... and, per ring, where each of them ends in that ring (for the rings it touched).
+    ends: Vec<VecDeque<u64>>,
 }
 
 impl RingTarget {
@@ -80,11 +96,12 @@ impl RingTarget {
     pub fn new(rings: Vec<Producer>) -> Result<Self, Error> {
         let map = ShardMap::modulo(rings.len()).map_err(|e| Error::Invalid(e.to_string()))?;
         Ok(Self {
+            ends: rings.iter().map(|_| VecDeque::new()).collect(),
             rings,
             map,
             paths: Vec::new(),
-            held: 0,
-            touched: 0,
+            open: (0, 0),
+            messages: VecDeque::new(),
         })
     }
 
@@ -158,21 +175,62 @@ impl RingTarget {
 }
 
 impl Target for RingTarget {
-    /// Stages the record; it becomes visible at the next [`flush`](Target::flush) (one
-    /// index store per ring for a whole batch, as the feed handler does per datagram).
     #[inline]
-    fn send(&mut self, token_id: u32, record: &[u8], control: bool) -> Result<(), Error> {
+    fn stage(&mut self, token_id: u32, record: &[u8]) -> Result<Staged, Error> {
         let shard = self.map.shard_of(token_id);
-        if !control {
-            self.rings[shard].stage(record)?;
-            self.touched |= 1 << shard;
-            self.held += 1;
-            return Ok(());
-        }
-        // A declaration is published with everything staged before it, and retried rather
-        // than dropped while the ring is full.
-        self.flush()?;
         let ring = &mut self.rings[shard];
+        let written = if ring.try_stage(record)? {
+            true
+        } else if ring.staged_bytes() > 0 {
+            // Our own staged records fill the ring: the consumer can only make room once they
+            // are published.
+            return Ok(Staged::Full);
+        } else {
+            // The consumer is behind: drop and count; the consumer finds a gap marker here.
+            ring.stage(record)? == Pushed::Written
+        };
+        if written {
+            self.open.0 += 1;
+            self.open.1 |= 1 << shard;
+        }
+        Ok(Staged::Taken)
+    }
+
+    fn end_message(&mut self) {
+        let (_, touched) = self.open;
+        for_each_bit(touched, |shard| {
+            self.ends[shard].push_back(self.rings[shard].position())
+        });
+        self.messages.push_back(std::mem::take(&mut self.open));
+    }
+
+    /// One index store per ring the message touched, all stamped with the same time.
+    #[inline]
+    fn publish(&mut self, visible: &mut dyn FnMut(u64, u64)) -> Result<(), Error> {
+        let (records, touched) = self
+            .messages
+            .pop_front()
+            .expect("the player publishes closed messages only");
+        if touched == 0 {
+            return Ok(()); // every record of it was dropped
+        }
+        let t = monotonic_ns();
+        for_each_bit(touched, |shard| {
+            let end = self.ends[shard]
+                .pop_front()
+                .expect("an end per touched ring");
+            self.rings[shard].publish_to(end, t);
+        });
+        visible(records, t);
+        Ok(())
+    }
+
+    fn declare(&mut self, token_id: u32, record: &[u8]) -> Result<(), Error> {
+        assert!(
+            self.messages.is_empty() && self.open.1 == 0,
+            "the player publishes before a declaration"
+        );
+        let ring = &mut self.rings[self.map.shard_of(token_id)];
         let start = Instant::now();
         while !ring.try_push(record)? {
             if start.elapsed() > CONTROL_RETRY {
@@ -184,29 +242,7 @@ impl Target for RingTarget {
         Ok(())
     }
 
-    fn buffers(&self) -> bool {
-        true
-    }
-
-    fn held(&self) -> usize {
-        self.held
-    }
-
-    #[inline]
-    fn flush(&mut self) -> Result<(), Error> {
-        let mut touched = self.touched;
-        while touched != 0 {
-            let shard = touched.trailing_zeros() as usize;
-            self.rings[shard].publish();
-            touched &= touched - 1;
-        }
-        self.touched = 0;
-        self.held = 0;
-        Ok(())
-    }
-
     fn finish(&mut self) -> Result<(), Error> {
-        self.flush()?;
         // A loss at the very end is announced once the consumer makes room for its marker.
         let start = Instant::now();
         for ring in &mut self.rings {
@@ -241,17 +277,35 @@ impl Target for RingTarget {
     }
 }
 
+/// Calls `f` with the index of every bit set in `mask`, lowest first.
+#[inline]
+fn for_each_bit(mut mask: u64, mut f: impl FnMut(usize)) {
+    while mask != 0 {
+        f(mask.trailing_zeros() as usize);
+        mask &= mask - 1;
+    }
+}
+
+/// Bytes of datagrams a UDP target prepares ahead of their due times; a message larger than
+/// that is sent in parts.
+const MAX_STAGED_DATAGRAM_BYTES: usize = 8 << 20;
+
 /// Feed datagrams (`chronicle_feed::DatagramWriter`: a 16-byte header with a sequence number
-/// that grows by one per datagram, then whole records) to one UDP address. Records due at
-/// the same time (a message's levels, a fan-out's copies) share datagrams up to
-/// `max_datagram` bytes; a datagram leaves as soon as the next record is not yet due.
+/// that grows by one per datagram, then whole records) to one UDP address. A message's
+/// records are built into datagrams of at most `max_datagram` bytes (a datagram never holds
+/// two messages) ahead of its due time; they are sent back to back when it comes.
 pub struct UdpTarget {
     socket: UdpSocket,
     addr: SocketAddr,
-    writer: DatagramWriter,
+    /// Staged datagrams, oldest first; the last one still fills unless `sealed`.
+    staged: VecDeque<DatagramWriter>,
+    sealed: bool,
+    /// Datagrams of each closed message not yet sent, and of the open one.
+    messages: VecDeque<usize>,
+    open: usize,
+    /// Writers for reuse; with `staged`, at most `MAX_STAGED_DATAGRAM_BYTES / max_datagram`.
+    spare: Vec<DatagramWriter>,
     max_datagram: usize,
-    bytes: usize,
-    held: usize,
     sequence: u64,
     datagrams: u64,
     dropped: u64,
@@ -274,16 +328,16 @@ impl UdpTarget {
         };
         let socket = UdpSocket::bind(local).map_err(|e| io("binding a socket for", e))?;
         socket.connect(addr).map_err(|e| io("connecting to", e))?;
+        let first = DatagramWriter::with_limit(max_datagram);
         Ok(Self {
             socket,
             addr,
-            writer: DatagramWriter::new(),
-            max_datagram: max_datagram.clamp(
-                DATAGRAM_HEADER_LEN + 32,
-                chronicle_feed::feed::MAX_DATAGRAM_LEN,
-            ),
-            bytes: DATAGRAM_HEADER_LEN,
-            held: 0,
+            max_datagram: first.limit(),
+            staged: VecDeque::new(),
+            sealed: true,
+            messages: VecDeque::new(),
+            open: 0,
+            spare: vec![first],
             sequence: 0,
             datagrams: 0,
             dropped: 0,
@@ -302,53 +356,76 @@ impl UdpTarget {
 }
 
 impl Target for UdpTarget {
-    fn send(&mut self, _token_id: u32, record: &[u8], _control: bool) -> Result<(), Error> {
-        if self.held > 0 && self.bytes + record.len() > self.max_datagram {
-            self.flush()?;
-        }
-        if !self.writer.push(record) {
-            self.flush()?;
-            if !self.writer.push(record) {
-                return Err(Error::Invalid(format!(
-                    "a record of {} bytes does not fit a datagram",
-                    record.len()
-                )));
+    fn stage(&mut self, _token_id: u32, record: &[u8]) -> Result<Staged, Error> {
+        if !self.sealed {
+            if let Some(w) = self.staged.back_mut() {
+                if w.push(record) {
+                    return Ok(Staged::Taken);
+                }
             }
         }
-        self.bytes += record.len();
-        self.held += 1;
+        let mut w = match self.spare.pop() {
+            Some(w) => w,
+            None if self.staged.len() < (MAX_STAGED_DATAGRAM_BYTES / self.max_datagram).max(1) => {
+                DatagramWriter::with_limit(self.max_datagram)
+            }
+            None => return Ok(Staged::Full),
+        };
+        w.clear();
+        if !w.push(record) {
+            return Err(Error::Invalid(format!(
+                "a record of {} bytes does not fit a datagram",
+                record.len()
+            )));
+        }
+        self.staged.push_back(w);
+        self.sealed = false;
+        self.open += 1;
+        Ok(Staged::Taken)
+    }
+
+    fn end_message(&mut self) {
+        self.messages.push_back(std::mem::take(&mut self.open));
+        self.sealed = true;
+    }
+
+    fn publish(&mut self, visible: &mut dyn FnMut(u64, u64)) -> Result<(), Error> {
+        let n = self
+            .messages
+            .pop_front()
+            .expect("the player publishes closed messages only");
+        for _ in 0..n {
+            let mut w = self
+                .staged
+                .pop_front()
+                .expect("a message's datagrams are staged");
+            let records = w.count() as u64;
+            let t = monotonic_ns();
+            let datagram = w.finish(self.sequence);
+            // Numbered even if the send fails: the receiver then sees the loss as a jump.
+            self.sequence += 1;
+            self.datagrams += 1;
+            match self.socket.send(datagram) {
+                Ok(_) => visible(records, t),
+                Err(e) => {
+                    self.send_errors += 1;
+                    self.dropped += records;
+                    self.last_error = Some(e.to_string());
+                }
+            }
+            self.spare.push(w);
+        }
         Ok(())
     }
 
-    fn buffers(&self) -> bool {
-        true
-    }
-
-    fn held(&self) -> usize {
-        self.held
-    }
-
-    fn room_for(&self, len: usize) -> bool {
-        self.bytes + len <= self.max_datagram
-    }
-
-    fn flush(&mut self) -> Result<(), Error> {
-        if self.held == 0 {
-            return Ok(());
-        }
-        let n = self.held as u64;
-        let datagram = self.writer.finish(self.sequence);
-        // Numbered even if the send fails: the receiver then sees the loss as a jump.
-        self.sequence += 1;
-        self.datagrams += 1;
-        if let Err(e) = self.socket.send(datagram) {
-            self.send_errors += 1;
-            self.dropped += n;
-            self.last_error = Some(e.to_string());
-        }
-        self.held = 0;
-        self.bytes = DATAGRAM_HEADER_LEN;
-        Ok(())
+    fn declare(&mut self, token_id: u32, record: &[u8]) -> Result<(), Error> {
+        assert!(
+            self.staged.is_empty(),
+            "the player publishes before a declaration"
+        );
+        self.stage(token_id, record)?;
+        self.end_message();
+        self.publish(&mut |_, _| {})
     }
 
     fn dropped(&self) -> u64 {
@@ -380,10 +457,11 @@ pub struct PlayOptions {
     pub spin_ns: u64,
     /// Pin the sending thread to this core (ignored if pinning fails).
     pub core: Option<usize>,
-    /// Records handed over before they are published (a ring) or sent (a datagram) at the
-    /// latest: a burst (records due at the same time, or already late) leaves in batches of
-    /// at most this many, each made visible at once. 1: every record on its own.
+    /// As fast as possible: records made visible together at most (a ring publication, or
+    /// the datagrams sent back to back). Paced replays publish each same-time group whole.
     pub max_batch: usize,
+    /// Paced replays stage messages due up to this long after the oldest unpublished one.
+    pub lookahead_ns: u64,
     /// Set to stop early ([`stop_on_sigint`]).
     pub stop: Option<&'static AtomicBool>,
 }
@@ -392,8 +470,9 @@ impl PlayOptions {
     pub fn new(pacing: Pacing) -> Self {
         Self {
             pacing,
-            spin_ns: 2_000_000,
+            spin_ns: 1_000_000_000,
             max_batch: 16,
+            lookahead_ns: 1_000_000,
             core: None,
             stop: None,
         }
@@ -408,16 +487,27 @@ pub struct Report {
     /// Of those (and of the declarations), lost by the target.
     pub dropped: u64,
     pub declarations: u64,
-    /// Sends: ring publications (one index store per batch) or datagrams.
+    /// Steps that made records visible: ring publications (one index store per touched
+    /// ring) or datagrams.
     pub sends: u64,
+    /// Groups of events due at the same time (as fast as possible: batches).
+    pub groups: u64,
+    /// Records in the largest group.
+    pub largest_group: u64,
+    /// Groups whose staging ended after their due time (the sender was behind).
+    pub late_groups: u64,
+    /// Groups larger than the target's room (the ring's free space), published in parts:
+    /// the first part at the due time, the rest as soon as it was staged.
+    pub split_groups: u64,
     /// From the start of the schedule to the last record out.
     pub duration_ns: u64,
     pub pacing: Pacing,
-    /// Pacing error of every event, ns: when it was sent (published, or its datagram sent)
-    /// minus when the schedule meant it to leave. `None` when nothing is paced.
+    /// Pacing error of every event that became visible, ns: when it did (its ring
+    /// publication, its datagram's send) minus when the schedule meant it to. `None` when
+    /// nothing is paced.
     pub pacing_error_ns: Option<Histogram<u64>>,
-    /// How late the player woke for each record it had to wait for (the scheduler's own
-    /// precision, without the time spent sending the burst ahead of an event).
+    /// How late the player woke for each group it had to wait for (the scheduler's own
+    /// precision).
     pub wakeup_error_ns: Option<Histogram<u64>>,
     /// The core the sender ran pinned to.
     pub pinned: Option<usize>,
@@ -453,6 +543,17 @@ fn us(ns: u64) -> String {
     format!("{:.2} µs", ns as f64 / 1e3)
 }
 
+/// `p50 .., p99 .., p99.9 .., max ..` of a histogram of ns.
+fn percentiles(h: &Histogram<u64>) -> String {
+    format!(
+        "p50 {}, p99 {}, p99.9 {}, max {}",
+        us(h.value_at_quantile(0.50)),
+        us(h.value_at_quantile(0.99)),
+        us(h.value_at_quantile(0.999)),
+        us(h.max()),
+    )
+}
+
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "target:          {}", self.target)?;
@@ -465,11 +566,8 @@ impl std::fmt::Display for Report {
         match &self.pacing_error_ns {
             Some(h) if !h.is_empty() => writeln!(
                 f,
-                "pacing error:    p50 {}, p99 {}, p99.9 {}, max {} (over {} events; actual - intended send time)",
-                us(h.value_at_quantile(0.50)),
-                us(h.value_at_quantile(0.99)),
-                us(h.value_at_quantile(0.999)),
-                us(h.max()),
+                "pacing error:    {} (over {} events; visible - intended time)",
+                percentiles(h),
                 h.len()
             )?,
             _ => writeln!(f, "pacing error:    n/a (not paced)")?,
@@ -477,14 +575,16 @@ impl std::fmt::Display for Report {
         if let Some(h) = self.wakeup_error_ns.as_ref().filter(|h| !h.is_empty()) {
             writeln!(
                 f,
-                "wake-up error:   p50 {}, p99 {}, p99.9 {}, max {} (over {} waits)",
-                us(h.value_at_quantile(0.50)),
-                us(h.value_at_quantile(0.99)),
-                us(h.value_at_quantile(0.999)),
-                us(h.max()),
+                "wake-up error:   {} (over {} waits)",
+                percentiles(h),
                 h.len()
             )?;
         }
+        writeln!(
+            f,
+            "groups:          {} (largest {} records; {} staged after their due time; {} published in parts)",
+            self.groups, self.largest_group, self.late_groups, self.split_groups
+        )?;
         writeln!(f, "sends:           {}", self.sends)?;
         match self.pinned {
             Some(c) => writeln!(f, "pinned:          core {c}")?,
@@ -505,107 +605,175 @@ fn tighten_timer_slack() {
     }
 }
 
-/// Nanoseconds since `start` on `clock`.
-struct Elapsed {
-    clock: quanta::Clock,
-    start: u64,
+fn histogram() -> Histogram<u64> {
+    // 1 ns to a day at 3 significant digits (errors beyond a day are recorded as a day).
+    Histogram::<u64>::new_with_bounds(1, 86_400_000_000_000, 3).expect("valid histogram bounds")
 }
 
-impl Elapsed {
-    fn start() -> Self {
-        let clock = quanta::Clock::new();
-        let start = clock.raw();
-        Self { clock, start }
-    }
+/// A message staged and not yet published.
+struct Message {
+    /// Ns after the start; `None`: as fast as possible.
+    due: Option<u64>,
+}
 
+/// The player's state: the clock, the messages staged ahead, what it measured.
+struct Player {
+    /// `CLOCK_MONOTONIC` at the start of the schedule.
+    start: u64,
+    spin_ns: u64,
+    /// Closed messages not yet published, oldest first.
+    queue: VecDeque<Message>,
+    /// The open message: its due time, records staged into it since its last part, in all,
+    /// and whether a part of it was already closed.
+    due: Option<u64>,
+    pending: u64,
+    size: u64,
+    parted: bool,
+    staged: u64,
+    hist: Histogram<u64>,
+    wakeup: Histogram<u64>,
+    sends: u64,
+    groups: u64,
+    largest_group: u64,
+    late_groups: u64,
+    split_groups: u64,
+}
+
+/// How often (in records staged) the player checks whether a staged message came due.
+const READY_CHECK: u64 = 8;
+
+impl Player {
+    /// Ns since the start.
     #[inline(always)]
     fn now(&self) -> u64 {
-        self.clock.delta_as_nanos(self.start, self.clock.raw())
+        monotonic_ns().saturating_sub(self.start)
     }
 
-    /// Spin-then-sleep until `due`; returns the time it was reached. On starting to spin,
-    /// reads `warm` (the bytes the next records are copied from) into the cache.
+    /// Spin-then-sleep until `due`; returns the time it was reached.
     #[inline]
-    fn wait_until(&self, due: u64, spin_ns: u64, warm: &[u8]) -> u64 {
-        let mut warmed = false;
+    fn wait_until(&self, due: u64) -> u64 {
         loop {
             let t = self.now();
             if t >= due {
                 return t;
             }
             let left = due - t;
-            if left > spin_ns {
-                std::thread::sleep(Duration::from_nanos(left - spin_ns));
-            } else if !warmed {
-                touch(warm);
-                warmed = true;
+            if left > self.spin_ns {
+                std::thread::sleep(Duration::from_nanos(left - self.spin_ns));
             } else {
                 core::hint::spin_loop();
             }
         }
     }
-}
 
-/// Reads one byte of every cache line of `bytes`.
-#[inline(never)]
-fn touch(bytes: &[u8]) {
-    let mut x = 0u8;
-    for line in bytes.chunks(64) {
-        x ^= line[0];
-    }
-    std::hint::black_box(x);
-}
-
-/// Records handed to the target and not yet out, as runs of equal due times (a burst is one
-/// run).
-#[derive(Default)]
-struct Held {
-    runs: VecDeque<(Option<u64>, u64)>,
-    len: usize,
-}
-
-impl Held {
-    #[inline(always)]
-    fn push(&mut self, due: Option<u64>) {
-        match self.runs.back_mut() {
-            Some((d, n)) if *d == due => *n += 1,
-            _ => self.runs.push_back((due, 1)),
-        }
-        self.len += 1;
-    }
-
-    /// The oldest records, beyond the `still_held` the target keeps, left at `t`: records
-    /// their pacing error.
-    #[inline(always)]
-    fn left(&mut self, still_held: usize, t: u64, hist: &mut Histogram<u64>) {
-        while self.len > still_held {
-            let out = (self.len - still_held) as u64;
-            let (due, n) = self.runs.front_mut().expect("len counts the runs' records");
-            let k = (*n).min(out);
-            if let Some(d) = *due {
-                hist.saturating_record_n(t.saturating_sub(d), k);
-            }
-            *n -= k;
-            self.len -= k as usize;
-            if *n == 0 {
-                self.runs.pop_front();
+    /// Waits for the oldest staged message's due time (if it has not passed) and makes it
+    /// visible, recording each of its events' pacing error.
+    fn publish_oldest(&mut self, target: &mut dyn Target) -> Result<(), Error> {
+        let m = self.queue.pop_front().expect("a staged message");
+        if let Some(due) = m.due {
+            if self.now() < due {
+                let woke = self.wait_until(due);
+                self.wakeup.saturating_record(woke - due);
             }
         }
+        let start = self.start;
+        let (hist, sends) = (&mut self.hist, &mut self.sends);
+        target.publish(&mut |records, t| {
+            *sends += 1;
+            if let Some(due) = m.due {
+                hist.saturating_record_n(t.saturating_sub(start).saturating_sub(due), records);
+            }
+        })
     }
-}
 
-fn histogram() -> Histogram<u64> {
-    // 1 ns to a day at 3 significant digits (errors beyond a day are recorded as a day).
-    Histogram::<u64>::new_with_bounds(1, 86_400_000_000_000, 3).expect("valid histogram bounds")
+    /// Publishes the staged messages whose due time has come (as fast as possible: all).
+    fn publish_ready(&mut self, target: &mut dyn Target) -> Result<(), Error> {
+        let now = self.now();
+        while self
+            .queue
+            .front()
+            .is_some_and(|m| m.due.is_none_or(|d| d <= now))
+        {
+            self.publish_oldest(target)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes every closed message, each at its due time.
+    fn publish_closed(&mut self, target: &mut dyn Target) -> Result<(), Error> {
+        while !self.queue.is_empty() {
+            self.publish_oldest(target)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the open message and publishes everything, each message at its due time.
+    fn drain(&mut self, target: &mut dyn Target) -> Result<(), Error> {
+        self.close(target);
+        self.publish_closed(target)
+    }
+
+    /// Closes what is staged of the open message (all of it, or a part) into the queue.
+    fn close_part(&mut self, target: &mut dyn Target) {
+        if !self.parted && self.due.is_some_and(|d| self.now() > d) {
+            self.late_groups += 1;
+        }
+        target.end_message();
+        self.queue.push_back(Message { due: self.due });
+        self.pending = 0;
+        self.parted = true;
+    }
+
+    /// Closes the open message: the next event starts another.
+    fn close(&mut self, target: &mut dyn Target) {
+        if self.pending > 0 {
+            self.close_part(target);
+        }
+        if self.size > 0 {
+            self.groups += 1;
+            self.largest_group = self.largest_group.max(self.size);
+        }
+        self.size = 0;
+        self.parted = false;
+    }
+
+    /// Stages one event of the open message. A full target first publishes the oldest
+    /// message (at its due time); when the open message alone fills it, what is staged of it
+    /// goes out as a part.
+    #[inline]
+    fn stage(
+        &mut self,
+        target: &mut dyn Target,
+        token_id: u32,
+        record: &[u8],
+    ) -> Result<(), Error> {
+        while target.stage(token_id, record)? == Staged::Full {
+            if self.queue.is_empty() {
+                assert!(self.pending > 0, "a target is full only of what it staged");
+                if !self.parted {
+                    self.split_groups += 1;
+                }
+                self.close_part(target);
+            }
+            self.publish_oldest(target)?;
+        }
+        self.pending += 1;
+        self.size += 1;
+        self.staged += 1;
+        if self.staged % READY_CHECK == 0 {
+            self.publish_ready(target)?;
+        }
+        Ok(())
+    }
 }
 
 /// Plays `source` (from where its cursor is) into `target` on `opts.pacing`'s schedule.
 ///
-/// Records are handed to the target as they come; a target that buffers (rings stage,
-/// datagrams fill) sends what it holds before the player waits for a record that is not yet
-/// due, when it holds `max_batch` records, when the next record would not fit its datagram,
-/// and before a declaration. The clock is read when a record may be early, at every send,
-/// and after every wait: a burst of records already due costs no clock reads.
+/// Events due at the same time form a message, staged as they come and closed by the next
+/// event (due later), a declaration or the end. Staged messages are published oldest first,
+/// each at its due time (at once if that has passed); the player stages ahead until the next
+/// event is due more than `lookahead_ns` after the oldest staged message, then waits for
+/// that one. As fast as possible, a message is `max_batch` events, published when closed.
 pub fn play(
     source: &mut ReplaySource,
     target: &mut dyn Target,
@@ -616,16 +784,26 @@ pub fn play(
         .filter(|&c| core_affinity::set_for_current(core_affinity::CoreId { id: c }));
     tighten_timer_slack();
     let mut schedule = Schedule::new(opts.pacing);
-    let mut hist = histogram();
-    let mut wakeup = histogram();
-    let mut held = Held::default();
-    let buffers = target.buffers();
-    let max_batch = opts.max_batch.max(1);
-    let (mut events, mut declarations, mut sends) = (0u64, 0u64, 0u64);
+    let max_batch = opts.max_batch.max(1) as u64;
+    let (mut events, mut declarations) = (0u64, 0u64);
     let mut stopped = false;
-    let clock = Elapsed::start();
-    // The latest clock reading: time only moves forward, so a record due before it is late.
-    let mut last_t = 0u64;
+    let mut p = Player {
+        start: monotonic_ns(),
+        spin_ns: opts.spin_ns,
+        queue: VecDeque::new(),
+        due: None,
+        pending: 0,
+        size: 0,
+        parted: false,
+        staged: 0,
+        hist: histogram(),
+        wakeup: histogram(),
+        sends: 0,
+        groups: 0,
+        largest_group: 0,
+        late_groups: 0,
+        split_groups: 0,
+    };
     while let Some(item) = source.next() {
         if let Some(stop) = opts.stop {
             if stop.load(Ordering::Relaxed) {
@@ -633,70 +811,52 @@ pub fn play(
                 break;
             }
         }
-        let due = if item.declaration {
+        if item.declaration {
+            // After everything staged before it, on its own.
+            p.drain(target)?;
+            target.declare(item.token_id, item.record)?;
             declarations += 1;
-            None
-        } else {
-            events += 1;
-            schedule.next(item.capture_receive_ns)
-        };
-        let early = match due {
-            Some(d) if d > last_t => {
-                last_t = clock.now();
-                d > last_t
+            continue;
+        }
+        events += 1;
+        let due = schedule.next(item.capture_receive_ns);
+        if p.size > 0 && (due != p.due || (due.is_none() && p.size >= max_batch)) {
+            p.close(target);
+        }
+        match due {
+            None => p.publish_closed(target)?,
+            // Stage no further ahead than the lookahead: publish (waiting for their time)
+            // the messages that are due well before this event.
+            Some(d) => {
+                while p
+                    .queue
+                    .front()
+                    .is_some_and(|m| m.due.is_some_and(|md| d > md + opts.lookahead_ns))
+                {
+                    p.publish_oldest(target)?;
+                }
             }
-            _ => false,
-        };
-        let holding = target.held();
-        if holding > 0
-            && (early
-                || holding >= max_batch
-                || item.declaration
-                || !target.room_for(item.record.len()))
-        {
-            last_t = clock.now();
-            target.flush()?;
-            sends += 1;
-            held.left(target.held(), last_t, &mut hist);
         }
-        if let (true, Some(d)) = (early, due) {
-            last_t = clock.wait_until(d, opts.spin_ns, item.upcoming());
-            wakeup.saturating_record(last_t - d);
-        }
-        if !buffers {
-            last_t = clock.now();
-        }
-        held.push(due);
-        target.send(item.token_id, item.record, item.declaration)?;
-        if target.held() < held.len {
-            // Left during `send`: a target that does not buffer, or a declaration.
-            if buffers {
-                sends += 1;
-            }
-            held.left(target.held(), last_t, &mut hist);
-        }
+        p.due = due;
+        p.stage(target, item.token_id, item.record)?;
     }
-    last_t = clock.now();
-    if target.held() > 0 {
-        sends += 1;
-    }
+    p.drain(target)?;
     target.finish()?;
-    held.left(0, last_t, &mut hist);
-    let duration_ns = clock.now();
+    let duration_ns = p.now();
     let paced = opts.pacing != Pacing::AsFastAsPossible;
     Ok(Report {
         events,
         dropped: target.dropped(),
         declarations,
-        sends: if buffers {
-            sends
-        } else {
-            events + declarations
-        },
+        sends: p.sends,
+        groups: p.groups,
+        largest_group: p.largest_group,
+        late_groups: p.late_groups,
+        split_groups: p.split_groups,
         duration_ns,
         pacing: opts.pacing,
-        pacing_error_ns: paced.then_some(hist),
-        wakeup_error_ns: paced.then_some(wakeup),
+        pacing_error_ns: paced.then_some(p.hist),
+        wakeup_error_ns: paced.then_some(p.wakeup),
         pinned,
         stopped,
         target: target.describe(),

@@ -128,18 +128,6 @@ pub struct ReplayItem<'a> {
     pub capture_receive_ns: u64,
     /// Loop pass, from 0.
     pub pass: u32,
-    /// The buffered capture bytes right after this record: what the next records are made
-    /// of. A sender about to wait can touch them so the next burst starts from warm caches.
-    upcoming: &'a [u8],
-}
-
-/// Capture bytes an item exposes as `upcoming`.
-const UPCOMING: usize = 16 << 10;
-
-impl<'a> ReplayItem<'a> {
-    pub fn upcoming(&self) -> &'a [u8] {
-        self.upcoming
-    }
 }
 
 /// What the source holds (one pass, before fan-out, unless said otherwise).
@@ -522,7 +510,6 @@ impl ReplaySource {
                 declaration: true,
                 capture_receive_ns: u64_at(record, 24),
                 pass: self.pass,
-                upcoming: self.upcoming(at),
             });
         }
         let slot = &self.slots[id];
@@ -550,13 +537,7 @@ impl ReplaySource {
             declaration: false,
             capture_receive_ns: receive_ts_ns,
             pass: self.pass,
-            upcoming: self.upcoming(at),
         })
-    }
-
-    fn upcoming(&self, at: usize) -> &[u8] {
-        let end = (at + UPCOMING).min(self.bytes.len());
-        &self.bytes[at..end]
     }
 
     /// The raw symbol of fan-out copy `k` of `raw`.

@@ -19,6 +19,8 @@ pub struct Config {
     /// Locked memory each shard registers with io_uring.
     pub io_memory_bytes: usize,
     pub metrics: MetricsConfig,
+    /// Tiers beyond the warm `data_dir`: the cold root, ages, the object store (`docs/tiers.md`).
+    pub tiers: chronicle_tier::TierConfig,
 }
 
 /// The Prometheus endpoint (`docs/observability.md`).
@@ -127,6 +129,7 @@ impl Default for Config {
             partitions: PartitionConfig::default(),
             io_memory_bytes: 2 << 20,
             metrics: MetricsConfig::default(),
+            tiers: chronicle_tier::TierConfig::default(),
         }
     }
 }
@@ -157,6 +160,15 @@ impl Default for PartitionConfig {
 }
 
 impl Config {
+    /// The configuration in `path`, or the embedded default; errors name the file.
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
     pub fn from_toml(text: &str) -> Result<Self, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
         c.validate()?;
@@ -179,6 +191,7 @@ impl Config {
                     .into(),
             );
         }
+        self.tiers.validate()?;
         if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(
                 "metrics.listen `{}` is not an address:port (e.g. 127.0.0.1:9477)",

@@ -83,6 +83,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         None
     };
     let done = Arc::new(AtomicBool::new(false));
+    let tiers = spawn_tier_manager(cfg, done.clone(), metrics.as_ref())?;
     let mut handles = Vec::new();
     for (i, (s, consumer)) in cfg.shards.iter().zip(consumers).enumerate() {
         let mut refinery = RefineryConfig::new(cfg.data_dir.clone(), source.clone());
@@ -108,8 +109,12 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         Input::Udp { bind } => {
             let socket = std::net::UdpSocket::bind(bind)
                 .map_err(|e| RuntimeError::Config(format!("bind {bind}: {e}")))?;
-            let handler = FeedHandler::new(socket, producers, map)
+            let mut handler = FeedHandler::new(socket, producers, map)
                 .map_err(|e| RuntimeError::Config(e.to_string()))?;
+            // Live feed counters and receive → publish latencies on /metrics.
+            if let Some(m) = &metrics {
+                handler.report_to(m.reporter());
+            }
             let feed = handler
                 .spawn(Some(cfg.feed_cpu), false, stop.clone())
                 .map_err(|e| RuntimeError::Config(e.to_string()))?;
@@ -156,6 +161,10 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     }
     for s in &cfg.shards {
         let _ = std::fs::remove_file(&s.ring);
+    }
+    if let Some(t) = tiers {
+        t.join()
+            .map_err(|_| RuntimeError::Executor("tier manager thread panicked".into()))?;
     }
     Ok(RunSummary {
         shards,
@@ -230,5 +239,138 @@ fn input_key(input: &Input) -> String {
             )
         }
         Input::Udp { bind } => format!("udp {bind}"),
+    }
+}
+
+/// The tier manager's thread (`docs/tiers.md`): a pass at start (which reconciles what a crash
+/// left), then one every `tiers.scan_interval_s`, until `stop`. It runs off the shard cores
+/// (pinned to the others) and its counters go to `/metrics`. None when no cold root is set or
+/// `tiers.in_appliance` is off.
+fn spawn_tier_manager(
+    cfg: &Config,
+    stop: Arc<AtomicBool>,
+    metrics: Option<&chronicle_metrics::MetricsServer>,
+) -> Result<Option<std::thread::JoinHandle<()>>, RuntimeError> {
+    if cfg.tiers.cold_dir.is_none() || !cfg.tiers.in_appliance {
+        return Ok(None);
+    }
+    let grace = Duration::from_millis(cfg.partitions.grace_ms);
+    let manager = chronicle_tier::TierManager::new(cfg.tiers.clone(), &cfg.data_dir, grace)
+        .map_err(|e| RuntimeError::Config(e.to_string()))?;
+    if let Some(m) = metrics {
+        m.add_shared(tier_counters(&manager.counters()));
+    }
+    let shard_cpus: Vec<usize> = cfg.shards.iter().map(|s| s.cpu).collect();
+    let interval = cfg.tiers.scan_interval();
+    let handle = std::thread::Builder::new()
+        .name("chronicle-tiers".into())
+        .spawn(move || {
+            if !pin_off(&shard_cpus) {
+                eprintln!(
+                    "chronicle: tiers: every core is a shard core; the tier manager is not pinned"
+                );
+            }
+            while !stop.load(Ordering::Relaxed) {
+                match manager.pass(std::time::SystemTime::now(), &stop) {
+                    Ok(report) => {
+                        for line in report.lines() {
+                            eprintln!("chronicle: tiers: {line}");
+                        }
+                    }
+                    Err(e) => eprintln!("chronicle: tiers: pass failed: {e}"),
+                }
+                // Sleep in short steps so that a stop is seen promptly.
+                let until = Instant::now() + interval;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        })
+        .map_err(|e| RuntimeError::Config(format!("tier manager thread: {e}")))?;
+    Ok(Some(handle))
+}
+
+/// The tier manager's counters as `/metrics` counters, by move.
+fn tier_counters(c: &Arc<chronicle_tier::TierCounters>) -> Vec<chronicle_metrics::SharedCounter> {
+    use chronicle_metrics::SharedCounter;
+    use chronicle_tier::{MoveKind, TierCounters};
+    type Get = fn(&TierCounters, MoveKind) -> u64;
+    let per_move: [(&'static str, &'static str, Get); 4] = [
+        (
+            "chronicle_tier_moves_total",
+            "Tier moves finished.",
+            |c, k| c.of(k).done.load(Ordering::Relaxed),
+        ),
+        (
+            "chronicle_tier_move_failures_total",
+            "Tier moves that failed (the unit stays where it was).",
+            |c, k| c.of(k).failed.load(Ordering::Relaxed),
+        ),
+        (
+            "chronicle_tier_read_bytes_total",
+            "Bytes read from the source tier by finished moves.",
+            |c, k| c.of(k).bytes_in.load(Ordering::Relaxed),
+        ),
+        (
+            "chronicle_tier_written_bytes_total",
+            "Bytes written to the target tier by finished moves.",
+            |c, k| c.of(k).bytes_out.load(Ordering::Relaxed),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, help, get) in per_move {
+        for kind in [MoveKind::WarmToCold, MoveKind::ColdToRemote] {
+            let c = c.clone();
+            out.push(SharedCounter {
+                name,
+                help,
+                labels: vec![("move", kind.label())],
+                read: Box::new(move || get(&c, kind)),
+            });
+        }
+    }
+    type Total = fn(&TierCounters) -> &std::sync::atomic::AtomicU64;
+    let totals: [(&'static str, &'static str, Total); 3] = [
+        ("chronicle_tier_passes_total", "Tier manager passes.", |c| {
+            &c.passes
+        }),
+        (
+            "chronicle_tier_leftovers_resolved_total",
+            "Leftovers of interrupted moves reconciled.",
+            |c| &c.leftovers_resolved,
+        ),
+        (
+            "chronicle_tier_leftovers_unresolved_total",
+            "Leftovers left for an operator or the next pass (per pass seen).",
+            |c| &c.leftovers_unresolved,
+        ),
+    ];
+    for (name, help, get) in totals {
+        let c = c.clone();
+        out.push(SharedCounter {
+            name,
+            help,
+            labels: Vec::new(),
+            read: Box::new(move || get(&c).load(Ordering::Relaxed)),
+        });
+    }
+    out
+}
+
+/// Pins the calling thread to the cores it may run on that are not shard cores; false if
+/// there is none (then it is left as it was).
+fn pin_off(shard_cpus: &[usize]) -> bool {
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read and write that
+    // local set and the calling thread's affinity.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size, &mut set) != 0 {
+            return false;
+        }
+        for &cpu in shard_cpus {
+            libc::CPU_CLR(cpu, &mut set);
+        }
+        libc::CPU_COUNT(&set) > 0 && libc::sched_setaffinity(0, size, &set) == 0
     }
 }

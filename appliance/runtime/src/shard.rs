@@ -4,7 +4,7 @@
 //! buffered records with O_DIRECT, then snapshots the engines.
 
 use crate::direct::DirectSegment;
-use crate::stats::ShardStats;
+use crate::stats::{PublishClock, ShardStats};
 use crate::RuntimeError;
 use chronicle_engine::TokenEngine;
 use chronicle_etl::{Closed, Counters, Refinery, RefineryConfig, ReplayResume};
@@ -74,6 +74,8 @@ struct Shard {
     engines: BTreeMap<u32, Engine>,
     directs: BTreeMap<PathBuf, DirectSegment>,
     clock: quanta::Clock,
+    /// Places the shard's TSC reads next to the ring's publication stamps.
+    publish_clock: PublishClock,
     /// The stages since the last hand-off to the metrics thread (since the start without
     /// one); `total` takes them at each hand-off.
     stats: ShardStats,
@@ -114,6 +116,7 @@ impl Shard {
             engines: BTreeMap::new(),
             directs: BTreeMap::new(),
             clock: quanta::Clock::new(),
+            publish_clock: PublishClock::default(),
             stats: ShardStats::default(),
             total: ShardStats::default(),
             metrics: s.metrics.clone(),
@@ -210,6 +213,14 @@ impl Shard {
                     self.stats
                         .hot_path
                         .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
+                    if let Some(published) = ring.published_ns() {
+                        self.publish_clock.record(
+                            &mut self.stats.publish_to_read,
+                            &self.clock,
+                            published,
+                            t0,
+                        );
+                    }
                     n += 1;
                     if n % 256 != 0 {
                         continue;
@@ -337,6 +348,7 @@ impl Shard {
                 snapshots: r.snapshots,
                 flushes: r.flushes,
                 missed_deadlines: r.missed_deadlines,
+                ring_stamps_out_of_range: self.publish_clock.out_of_range,
             },
         });
     }

@@ -1,6 +1,7 @@
 //! Per-stage latency histograms (TSC clock, no atomics: each shard owns its own) and the
 //! run summary.
 
+use chronicle_feed::clock::monotonic_ns;
 use hdrhistogram::Histogram;
 
 /// One stage's latencies in ns.
@@ -13,11 +14,10 @@ pub struct Stage {
 
 impl Stage {
     pub fn new(key: &'static str, name: &'static str) -> Self {
-        // 1 ns .. 100 s at 3 significant digits: allocated once, recording never allocates.
         Self {
             key,
             name,
-            hist: Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds"),
+            hist: chronicle_metrics::stage_histogram(),
         }
     }
 
@@ -51,8 +51,64 @@ pub fn fmt_ns(ns: u64) -> String {
     }
 }
 
+/// The largest age a publication stamp may show (the histograms' range): anything older, or
+/// later than the read, is counted as out of range rather than recorded.
+pub const MAX_STAMP_AGE_NS: u64 = 100_000_000_000;
+/// How long the shard's TSC reading may run from its CLOCK_MONOTONIC anchor.
+const REANCHOR_NS: u64 = 100_000;
+
+/// Times "ring publish → shard read". Publication stamps are `CLOCK_MONOTONIC`
+/// (`chronicle_feed::clock`, written by another process); the shard's reads are TSC (quanta).
+/// Rather than a `clock_gettime` per record, a read is placed on `CLOCK_MONOTONIC` by its TSC
+/// distance from an anchor pair (both clocks read back to back) renewed every 100 µs: NTP
+/// slews `CLOCK_MONOTONIC` by at most 500 ppm, so the error stays under 50 ns.
+#[derive(Default)]
+pub struct PublishClock {
+    /// The anchor: `CLOCK_MONOTONIC` ns and the TSC reading taken with it (0: none yet).
+    mono: u64,
+    raw: u64,
+    /// Stamps later than the read (a broken or hostile producer: one clock cannot run
+    /// backwards) or more than [`MAX_STAMP_AGE_NS`] old: counted, not recorded.
+    pub out_of_range: u64,
+}
+
+impl PublishClock {
+    /// Records into `stage` how long before the read at TSC `read_raw` the record was
+    /// published (`published_ns`, the ring's untrusted stamp).
+    #[inline]
+    pub fn record(
+        &mut self,
+        stage: &mut Stage,
+        clock: &quanta::Clock,
+        published_ns: u64,
+        read_raw: u64,
+    ) {
+        if self.mono == 0
+            || read_raw < self.raw
+            || clock.delta_as_nanos(self.raw, read_raw) > REANCHOR_NS
+        {
+            self.raw = clock.raw();
+            self.mono = monotonic_ns();
+        }
+        // `read_raw` may precede an anchor just taken.
+        let read = if read_raw >= self.raw {
+            self.mono + clock.delta_as_nanos(self.raw, read_raw)
+        } else {
+            self.mono
+                .saturating_sub(clock.delta_as_nanos(read_raw, self.raw))
+        };
+        match read.checked_sub(published_ns) {
+            Some(age) if age <= MAX_STAMP_AGE_NS => stage.record(age),
+            _ => self.out_of_range += 1,
+        }
+    }
+}
+
 /// A shard's stages.
 pub struct ShardStats {
+    /// The feed's ring publication → the shard's read of the record (cross-process: the
+    /// ring's `CLOCK_MONOTONIC` stamp against the shard's clock, see [`PublishClock`]).
+    pub publish_to_read: Stage,
     /// Ring read → decode → refinery (tick id, book, append to the flush buffer) → engine.
     pub hot_path: Stage,
     /// The refinery's part of the hot path: late check, book, tick id, encode and frame into
@@ -72,6 +128,7 @@ pub struct ShardStats {
 impl Default for ShardStats {
     fn default() -> Self {
         Self {
+            publish_to_read: Stage::new("publish_to_read", "ring publish → shard read"),
             hot_path: Stage::new("hot_path", "hot path (ring→buffer)"),
             buffer_append: Stage::new("buffer_append", "buffer append (refinery)"),
             engine_update: Stage::new("engine_update", "engine update"),
@@ -84,8 +141,9 @@ impl Default for ShardStats {
 }
 
 impl ShardStats {
-    pub fn stages(&self) -> [&Stage; 7] {
+    pub fn stages(&self) -> [&Stage; 8] {
         [
+            &self.publish_to_read,
             &self.hot_path,
             &self.buffer_append,
             &self.engine_update,
@@ -103,8 +161,9 @@ impl ShardStats {
         }
     }
 
-    fn stages_mut(&mut self) -> [&mut Stage; 7] {
+    fn stages_mut(&mut self) -> [&mut Stage; 8] {
         [
+            &mut self.publish_to_read,
             &mut self.hot_path,
             &mut self.buffer_append,
             &mut self.engine_update,
@@ -118,6 +177,7 @@ impl ShardStats {
     /// The histograms by `/metrics` stage label, moved out.
     pub fn into_stages(self) -> Vec<(&'static str, Histogram<u64>)> {
         [
+            self.publish_to_read,
             self.hot_path,
             self.buffer_append,
             self.engine_update,
@@ -129,5 +189,35 @@ impl ShardStats {
         .into_iter()
         .map(|s| (s.key, s.hist))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publication_stamps_are_aged_on_one_clock_and_impossible_ones_counted() {
+        let clock = quanta::Clock::new();
+        let mut pc = PublishClock::default();
+        let mut stage = Stage::new("publish_to_read", "ring publish → shard read");
+        let published = monotonic_ns();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        pc.record(&mut stage, &clock, published, clock.raw());
+        assert_eq!(stage.hist.len(), 1);
+        let age = stage.hist.max();
+        assert!((1_990_000..10_000_000_000).contains(&age), "{age} ns");
+
+        // Untrusted stamps: later than the read, or older than the histograms hold.
+        let now = monotonic_ns();
+        pc.record(&mut stage, &clock, now + 1_000_000_000, clock.raw());
+        pc.record(&mut stage, &clock, u64::MAX, clock.raw());
+        let mut impossible = 2;
+        if now > MAX_STAMP_AGE_NS + 1_000 {
+            pc.record(&mut stage, &clock, 1, clock.raw());
+            impossible += 1;
+        }
+        assert_eq!(pc.out_of_range, impossible);
+        assert_eq!(stage.hist.len(), 1, "nothing recorded for them");
     }
 }

@@ -2,8 +2,9 @@
 //! into the partition's flush buffer) → engine update — allocates nothing once a token's
 //! partition is open and its buffer has grown to a flush's worth. Counted by a global
 //! allocator over 200,000 records of a realistic book-and-trades stream, with the shard's
-//! latency recording on (TSC reads into the stage histograms exactly as `shard.rs` does,
-//! after a hand-off to the metrics thread swapped fresh histograms in).
+//! latency recording on (TSC reads into the stage histograms exactly as `shard.rs` does, the
+//! ring's publication stamps timed by `PublishClock` included, after a hand-off to the metrics
+//! thread swapped fresh histograms in).
 
 use chronicle_engine::TokenEngine;
 use chronicle_etl::{Refinery, RefineryConfig};
@@ -11,7 +12,7 @@ use chronicle_protocol::{
     Bbo, Body, BookSnapshot, Definition, FixedStr, Level, LevelUpdate, Levels, Meta, Record, Side,
     Trade, UNDEF,
 };
-use chronicle_runtime::stats::ShardStats;
+use chronicle_runtime::stats::{PublishClock, ShardStats};
 use chronicle_storage::meta::Source;
 use chronicle_storage::symbols::DimSymbol;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -137,6 +138,7 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
     let mut encoded = vec![0u8; 65536];
     let clock = quanta::Clock::new();
     let mut oldest_pending: Option<u64> = None;
+    let mut publish_clock = PublishClock::default();
     let mut run = |refinery: &mut Refinery,
                    engine: &mut TokenEngine,
                    stats: &mut ShardStats,
@@ -187,6 +189,9 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
                     .saturating_sub(engine_ns),
             );
             stats.hot_path.record(clock.delta_as_nanos(t0, clock.raw()));
+            if let Some(published) = consumer.published_ns() {
+                publish_clock.record(&mut stats.publish_to_read, &clock, published, t0);
+            }
         }
     };
     let mut stats = ShardStats::default();
@@ -209,6 +214,11 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
     assert_eq!(stats.hot_path.hist.len(), 200_000, "recording was on");
     assert!(stats.engine_update.hist.len() >= 200_000);
     assert_eq!(stats.buffer_append.hist.len(), 200_000);
+    assert_eq!(
+        stats.publish_to_read.hist.len(),
+        200_000,
+        "every record stamped"
+    );
     assert!(
         refinery.counters.injected_snapshots >= 6,
         "minute boundaries crossed: {:?}",

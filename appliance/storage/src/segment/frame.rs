@@ -78,6 +78,8 @@ pub enum ScanEnd {
 /// (then `end()` says whether it was a torn tail or corruption in the middle).
 pub struct FrameIter<'a> {
     buf: &'a [u8],
+    /// File offset of `buf[0]` (non-zero when `buf` is a window decoded from an archive).
+    base: u64,
     at: usize,
     done: Option<Result<ScanEnd, (u64, String)>>,
 }
@@ -94,8 +96,19 @@ impl<'a> FrameIter<'a> {
         });
         Self {
             buf,
+            base: 0,
             at: start.min(buf.len()),
             done,
+        }
+    }
+
+    /// Iterates a window of the file: `buf` holds the bytes from file offset `base`, which is
+    /// a frame boundary; offsets (frames and errors) are reported as file offsets. Damage is
+    /// classified within the window only: the caller knows whether more of the file follows.
+    pub fn window(buf: &'a [u8], base: u64) -> Self {
+        Self {
+            base,
+            ..Self::new(buf, 0)
         }
     }
 
@@ -112,7 +125,7 @@ impl<'a> FrameIter<'a> {
     }
 
     fn finish(&mut self, reason: Option<String>) {
-        let at = self.at as u64;
+        let at = self.base + self.at as u64;
         self.done = Some(match reason {
             None => Ok(ScanEnd::Clean { end: at }),
             Some(reason) => {
@@ -124,7 +137,10 @@ impl<'a> FrameIter<'a> {
                 match next_valid {
                     Some(o) => Err((
                         at,
-                        format!("{reason} (a valid frame follows at offset {o})"),
+                        format!(
+                            "{reason} (a valid frame follows at offset {})",
+                            self.base + o as u64
+                        ),
                     )),
                     None => Ok(ScanEnd::TornTail {
                         valid_end: at,
@@ -150,7 +166,7 @@ impl<'a> Iterator for FrameIter<'a> {
         match check_frame(self.buf, self.at) {
             Ok(Some(record)) => {
                 let f = Frame {
-                    offset: self.at as u64,
+                    offset: self.base + self.at as u64,
                     record,
                 };
                 self.at += FRAME_HEADER_LEN + record.bytes.len();

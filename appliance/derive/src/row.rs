@@ -1,0 +1,166 @@
+//! One record as a [`Row`]: what `chronicle cat` shows of it, typed.
+
+use crate::columns::Row;
+use crate::decimal::{DecimalScale, Scales, FUNDING_RATE, FUNDING_RATE_EXPONENT};
+use chronicle_protocol::{Body, BookSnapshot, Level, LevelUpdate, Record, RecordView};
+use chronicle_reader::render::{aggressor, side};
+
+/// Buffers a row borrows from, reused from record to record.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    bids: Vec<(i128, i128)>,
+    asks: Vec<(i128, i128)>,
+    instrument_class: String,
+}
+
+fn timestamp(field: &str, ns: u64) -> Result<i64, String> {
+    i64::try_from(ns).map_err(|_| format!("{field} {ns} is past 2262, beyond a ns timestamp"))
+}
+
+/// A time where 0 means unknown (`cat` prints the 0): null.
+fn optional_timestamp(field: &str, ns: u64) -> Result<Option<i64>, String> {
+    (ns != 0).then(|| timestamp(field, ns)).transpose()
+}
+
+fn decimal(
+    field: &str,
+    col: DecimalScale,
+    mantissa: i64,
+    exponent: i8,
+) -> Result<Option<i128>, String> {
+    col.unscaled(mantissa, exponent)
+        .map_err(|e| format!("{field}: {e}"))
+}
+
+fn levels(
+    field: &str,
+    s: &Scales,
+    it: impl Iterator<Item = Level>,
+    out: &mut Vec<(i128, i128)>,
+) -> Result<(), String> {
+    out.clear();
+    for (i, l) in it.enumerate() {
+        let p = decimal(field, s.price, l.price, s.price_exponent)?;
+        let q = decimal(field, s.quantity, l.quantity, s.quantity_exponent)?;
+        match (p, q) {
+            (Some(p), Some(q)) => out.push((p, q)),
+            _ => return Err(format!("{field}[{i}] has no price or quantity")),
+        }
+    }
+    Ok(())
+}
+
+/// The row of `view`, whose body is `rec` (`None`: a type id newer than this build, kept as a
+/// header-only row of type `unknown`, as `cat` shows it).
+pub(crate) fn row<'a>(
+    view: &RecordView<'_>,
+    rec: Option<&'a Record<'a>>,
+    s: &Scales,
+    scratch: &'a mut Scratch,
+) -> Result<Row<'a>, String> {
+    let m = view.meta;
+    let mut r = Row {
+        kind: Some(rec.map_or("unknown", |r| r.body.kind())),
+        type_id: Some(view.type_id),
+        token_id: Some(m.token_id),
+        global_tick_id: Some(m.global_tick_id),
+        exchange_ts: Some(timestamp("exchange_ts_ns", m.exchange_ts_ns)?),
+        receive_ts: Some(timestamp("receive_ts_ns", m.receive_ts_ns)?),
+        ..Row::default()
+    };
+    let Some(rec) = rec else {
+        return Ok(r);
+    };
+    let price = |field, v| decimal(field, s.price, v, s.price_exponent);
+    let qty = |field, v| decimal(field, s.quantity, v, s.quantity_exponent);
+    match &rec.body {
+        Body::LevelUpdate(u) => {
+            r.side = Some(side(u.side));
+            r.price = price("level_update.price", u.price)?;
+            r.quantity = qty("level_update.quantity", u.quantity)?;
+            r.first_update_id = Some(u.first_update_id);
+            r.last_update_id = Some(u.last_update_id);
+            r.prev_update_id = Some(u.prev_update_id);
+            r.last_in_message = Some(u.flags & LevelUpdate::FLAG_LAST_IN_MESSAGE != 0);
+        }
+        Body::Trade(t) => {
+            r.aggressor = Some(aggressor(t.aggressor));
+            r.price = price("trade.price", t.price)?;
+            r.quantity = qty("trade.quantity", t.quantity)?;
+            r.trade_id = Some(t.trade_id);
+        }
+        Body::Bbo(b) => {
+            r.bid_price = price("bbo.bid_price", b.bid_price)?;
+            r.bid_quantity = qty("bbo.bid_quantity", b.bid_quantity)?;
+            r.ask_price = price("bbo.ask_price", b.ask_price)?;
+            r.ask_quantity = qty("bbo.ask_quantity", b.ask_quantity)?;
+            r.update_id = Some(b.update_id);
+        }
+        Body::OpenInterest(o) => {
+            r.open_interest = qty("open_interest.open_interest", o.open_interest)?;
+            r.mark_price = price("open_interest.mark_price", o.mark_price)?;
+            r.index_price = price("open_interest.index_price", o.index_price)?;
+            r.funding_rate = decimal(
+                "open_interest.funding_rate",
+                FUNDING_RATE,
+                o.funding_rate_e9,
+                FUNDING_RATE_EXPONENT,
+            )?;
+            r.next_funding_ts =
+                optional_timestamp("open_interest.next_funding_ts_ns", o.next_funding_ts_ns)?;
+        }
+        Body::BookSnapshot(b) => {
+            r.update_id = Some(b.update_id);
+            r.chunk = Some(b.chunk);
+            r.last_chunk = Some(b.flags & BookSnapshot::FLAG_LAST_CHUNK != 0);
+            r.injected = Some(b.flags & BookSnapshot::FLAG_INJECTED != 0);
+            levels("book_snapshot.bids", s, b.bids(), &mut scratch.bids)?;
+            levels("book_snapshot.asks", s, b.asks(), &mut scratch.asks)?;
+            r.bids = Some(&scratch.bids);
+            r.asks = Some(&scratch.asks);
+        }
+        Body::Gap(g) => {
+            r.reason = Some(g.reason.name());
+            r.expected = Some(g.expected);
+            r.received = Some(g.received);
+            r.lost = Some(g.lost);
+        }
+        Body::Heartbeat(h) => r.sequence = Some(h.sequence),
+        Body::Definition(d) => {
+            r.venue = d.venue.as_str();
+            r.raw_symbol = d.raw_symbol.as_str();
+            r.price_exponent = Some(d.price_exponent);
+            r.quantity_exponent = Some(d.quantity_exponent);
+            scratch.instrument_class.clear();
+            if d.instrument_class != 0 {
+                scratch.instrument_class.push(d.instrument_class as char);
+            }
+            r.instrument_class = Some(&scratch.instrument_class);
+            // At the definition's own exponents, brought exactly to the segment's columns.
+            r.tick_size = decimal(
+                "definition.tick_size",
+                s.price,
+                d.tick_size,
+                d.price_exponent,
+            )?;
+            r.lot_size = decimal(
+                "definition.lot_size",
+                s.quantity,
+                d.lot_size,
+                d.quantity_exponent,
+            )?;
+            r.symbol_id = Some(d.symbol_id);
+            r.expiration = optional_timestamp("definition.expiration_ns", d.expiration_ns)?;
+        }
+        Body::Order(o) => {
+            r.action = Some(o.action.name());
+            r.side = Some(side(o.side));
+            r.price = price("order.price", o.price)?;
+            r.quantity = qty("order.quantity", o.quantity)?;
+            r.order_id = Some(o.order_id);
+            r.sequence = Some(o.sequence);
+            r.flags = Some(o.flags);
+        }
+    }
+    Ok(r)
+}

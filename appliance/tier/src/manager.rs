@@ -1,0 +1,369 @@
+//! One pass of the tier manager: lock the cold root, reconcile every unit, then the moves
+//! that are due, Warm → Cold first, then Cold → RemoteCold, in sorted order, at most
+//! `max_moves_per_pass`. The same pass runs from `chronicle tier run` and in the appliance.
+
+use crate::cold_to_remote;
+use crate::config::TierConfig;
+use crate::fsops::RootLock;
+use crate::layout::{self, ColdFiles, Unit, WarmFiles};
+use crate::reconcile::{self, Resolution};
+use crate::steps::Ctx;
+use crate::warm_to_cold::{self, Moved};
+use crate::TierError;
+use chronicle_archive::remote::RemoteStore;
+use chronicle_storage::fsutil::create_dir_durable;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// The cold root's lock file (one manager at a time per cold root).
+pub const LOCK_FILE: &str = ".tier.lock";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveKind {
+    WarmToCold,
+    ColdToRemote,
+}
+
+impl MoveKind {
+    /// The `move` label on `/metrics`.
+    pub fn label(self) -> &'static str {
+        match self {
+            MoveKind::WarmToCold => "warm_to_cold",
+            MoveKind::ColdToRemote => "cold_to_remote",
+        }
+    }
+}
+
+/// One attempted move.
+#[derive(Debug)]
+pub struct MoveOutcome {
+    pub kind: MoveKind,
+    pub unit: PathBuf,
+    pub result: Result<Moved, TierError>,
+}
+
+impl MoveOutcome {
+    /// The summary line `chronicle tier run` prints.
+    pub fn line(&self) -> String {
+        let arrow = match self.kind {
+            MoveKind::WarmToCold => "warm -> cold  ",
+            MoveKind::ColdToRemote => "cold -> remote",
+        };
+        match &self.result {
+            Ok(m) => {
+                let secs = m.elapsed.as_secs_f64().max(1e-9);
+                format!(
+                    "{arrow} {}: {} records, {} -> {} bytes ({:.2}x) in {:.3} s, {:.1} MB/s",
+                    self.unit.display(),
+                    m.records,
+                    m.bytes_in,
+                    m.bytes_out,
+                    m.bytes_in as f64 / m.bytes_out.max(1) as f64,
+                    secs,
+                    m.bytes_in as f64 / 1e6 / secs
+                )
+            }
+            Err(e) => format!("{arrow} {}: FAILED: {e}", self.unit.display()),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct PassReport {
+    pub resolved: Vec<Resolution>,
+    /// Leftovers left as they are (an operator's, or retried next pass), per unit.
+    pub unresolved: Vec<(PathBuf, TierError)>,
+    pub moves: Vec<MoveOutcome>,
+    /// The pass stopped early (the daemon is stopping).
+    pub stopped: bool,
+}
+
+impl PassReport {
+    pub fn failed(&self) -> usize {
+        self.moves.iter().filter(|m| m.result.is_err()).count()
+    }
+
+    /// A line per leftover reconciled or left, then per move (what a pass prints).
+    pub fn lines(&self) -> Vec<String> {
+        let resolved = self.resolved.iter().map(|r| {
+            let unit = r.unit.display();
+            format!("reconciled     {unit}: {}: {}", r.state.name(), r.action)
+        });
+        let unresolved =
+            (self.unresolved.iter()).map(|(u, e)| format!("unresolved     {}: {e}", u.display()));
+        let moves = self.moves.iter().map(MoveOutcome::line);
+        resolved.chain(unresolved).chain(moves).collect()
+    }
+
+    /// The totals line.
+    pub fn totals(&self) -> String {
+        let done = |k: MoveKind| {
+            let ok = |m: &&MoveOutcome| m.kind == k && m.result.is_ok();
+            self.moves.iter().filter(ok).count()
+        };
+        let (bytes_in, bytes_out) = (self.moves.iter())
+            .filter_map(|m| m.result.as_ref().ok())
+            .fold((0, 0), |(i, o), m| (i + m.bytes_in, o + m.bytes_out));
+        format!(
+            "tier pass: {} warm -> cold, {} cold -> remote, {} failed; {bytes_in} bytes read, \
+             {bytes_out} bytes written; {} leftovers reconciled, {} unresolved{}",
+            done(MoveKind::WarmToCold),
+            done(MoveKind::ColdToRemote),
+            self.failed(),
+            self.resolved.len(),
+            self.unresolved.len(),
+            if self.stopped { " (stopped)" } else { "" }
+        )
+    }
+}
+
+/// Cumulative counters, shared with the metrics endpoint.
+#[derive(Debug, Default)]
+pub struct TierCounters {
+    pub passes: AtomicU64,
+    pub warm_to_cold: MoveCounters,
+    pub cold_to_remote: MoveCounters,
+    pub leftovers_resolved: AtomicU64,
+    pub leftovers_unresolved: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub struct MoveCounters {
+    pub done: AtomicU64,
+    pub failed: AtomicU64,
+    /// Bytes read from the source tier by finished moves.
+    pub bytes_in: AtomicU64,
+    /// Bytes written to the target tier by finished moves.
+    pub bytes_out: AtomicU64,
+}
+
+impl TierCounters {
+    pub fn of(&self, kind: MoveKind) -> &MoveCounters {
+        match kind {
+            MoveKind::WarmToCold => &self.warm_to_cold,
+            MoveKind::ColdToRemote => &self.cold_to_remote,
+        }
+    }
+
+    fn note(&self, report: &PassReport) {
+        let add = |c: &AtomicU64, n: u64| c.fetch_add(n, Ordering::Relaxed);
+        add(&self.passes, 1);
+        add(&self.leftovers_resolved, report.resolved.len() as u64);
+        add(&self.leftovers_unresolved, report.unresolved.len() as u64);
+        for m in &report.moves {
+            let c = self.of(m.kind);
+            match &m.result {
+                Ok(moved) => {
+                    add(&c.done, 1);
+                    add(&c.bytes_in, moved.bytes_in);
+                    add(&c.bytes_out, moved.bytes_out);
+                }
+                Err(_) => {
+                    add(&c.failed, 1);
+                }
+            }
+        }
+    }
+}
+
+pub struct TierManager {
+    cfg: TierConfig,
+    warm: PathBuf,
+    cold: PathBuf,
+    grace: Duration,
+    store: Option<RemoteStore>,
+    counters: Arc<TierCounters>,
+}
+
+impl TierManager {
+    /// A manager of `warm` (the appliance's data dir) and the config's cold root; `grace` is
+    /// the refinery's late window (`[partitions] grace_ms`). Makes no request to the store.
+    pub fn new(cfg: TierConfig, warm: &Path, grace: Duration) -> Result<Self, TierError> {
+        cfg.validate().map_err(TierError::Config)?;
+        let cold = cfg
+            .cold_dir
+            .clone()
+            .ok_or_else(|| TierError::Config("tiers.cold_dir is not set".into()))?;
+        let store = cfg.remote.as_ref().map(RemoteStore::connect).transpose()?;
+        Ok(Self {
+            cfg,
+            warm: warm.to_owned(),
+            cold,
+            grace,
+            store,
+            counters: Arc::default(),
+        })
+    }
+
+    /// Uses `store` for RemoteCold instead of connecting with the config's credentials.
+    pub fn with_store(mut self, store: RemoteStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn counters(&self) -> Arc<TierCounters> {
+        self.counters.clone()
+    }
+
+    pub fn config(&self) -> &TierConfig {
+        &self.cfg
+    }
+
+    /// One pass at time `now`. `stop` ends it between two steps (what is left half-done is
+    /// reconciled by the next pass). Errors: only the cold root being unusable or locked;
+    /// everything about one unit is in the report.
+    pub fn pass(&self, now: SystemTime, stop: &AtomicBool) -> Result<PassReport, TierError> {
+        create_dir_durable(&self.cold)?;
+        let _lock = RootLock::acquire(&self.cold.join(LOCK_FILE))?;
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            warm: self.warm.clone(),
+            cold: self.cold.clone(),
+            now,
+            grace: self.grace,
+            stop,
+        };
+        let mut report = PassReport::default();
+        let result = self.run(&ctx, &mut report);
+        self.counters.note(&report);
+        match result {
+            Err(TierError::Stopped) => {
+                report.stopped = true;
+                Ok(report)
+            }
+            r => r.map(|()| report),
+        }
+    }
+
+    fn run(&self, ctx: &Ctx, report: &mut PassReport) -> Result<(), TierError> {
+        let store = self.store.as_ref();
+        let roots = [self.warm.as_path(), self.cold.as_path()];
+        let mut all: BTreeSet<Unit> = BTreeSet::new();
+        for root in roots {
+            all.extend(layout::partitions(root)?);
+        }
+        // Reconcile every unit; a unit left unresolved is not moved this pass.
+        let mut unsettled: BTreeSet<PathBuf> = BTreeSet::new();
+        for p in &all {
+            for u in layout::units_of(p, &roots) {
+                match reconcile::unit(ctx, store, &u) {
+                    Ok(r) => report.resolved.extend(r),
+                    Err(TierError::Stopped) => return Err(TierError::Stopped),
+                    Err(e) => {
+                        unsettled.insert(u.rel.clone());
+                        report.unresolved.push((u.rel.clone(), e));
+                    }
+                }
+            }
+        }
+        let mut budget = self.cfg.max_moves_per_pass;
+        for u in self.due_warm(ctx, &unsettled)? {
+            // Closed and quiet, or not yet; one that never will be as it is, is a failure.
+            match warm_to_cold::closed_reason(ctx, &u) {
+                Ok(Some(_not_yet)) => continue,
+                Ok(None) => {}
+                Err(e) => {
+                    report.moves.push(MoveOutcome {
+                        kind: MoveKind::WarmToCold,
+                        unit: u.rel,
+                        result: Err(e),
+                    });
+                    continue;
+                }
+            }
+            let mv = |u: &Unit| warm_to_cold::move_unit(ctx, u);
+            if !attempt(report, &mut budget, MoveKind::WarmToCold, u, mv)? {
+                return Ok(());
+            }
+        }
+        let Some(store) = store else {
+            return Ok(());
+        };
+        // Listed after the warm moves: a unit just made cold may already be due.
+        for u in self.due_cold(ctx, &unsettled)? {
+            let mv = |u: &Unit| cold_to_remote::move_unit(ctx, store, u);
+            if !attempt(report, &mut budget, MoveKind::ColdToRemote, u, mv)? {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Warm units old enough for the cold tier, sorted: their partition is past both the age
+    /// and the late window, and not among its symbol's newest `keep_newest_per_symbol`. A
+    /// partition's late stream follows it.
+    fn due_warm(&self, ctx: &Ctx, unsettled: &BTreeSet<PathBuf>) -> Result<Vec<Unit>, TierError> {
+        let parts = layout::partitions(&self.warm)?;
+        let mut by_symbol: BTreeMap<PathBuf, Vec<&Unit>> = BTreeMap::new();
+        for p in &parts {
+            by_symbol.entry(p.symbol_key()).or_default().push(p);
+        }
+        let age = self.cfg.warm_to_cold_after().max(self.grace).as_nanos() as u64;
+        let mut due = Vec::new();
+        for list in by_symbol.values() {
+            let keep = list.len().saturating_sub(self.cfg.keep_newest_per_symbol);
+            for p in &list[..keep] {
+                if ctx.now_ns() < p.day_end_ns() + age {
+                    continue;
+                }
+                for u in layout::units_of(p, &[&self.warm]) {
+                    let w = WarmFiles::new(&self.warm, &u);
+                    if !unsettled.contains(&u.rel) && w.segment.is_file() {
+                        due.push(u);
+                    }
+                }
+            }
+        }
+        due.sort();
+        Ok(due)
+    }
+
+    /// Cold units (with their `.zst` and `.idx`, no stub, nothing left warm) due for the
+    /// object store, sorted.
+    fn due_cold(&self, ctx: &Ctx, unsettled: &BTreeSet<PathBuf>) -> Result<Vec<Unit>, TierError> {
+        let age = self.cfg.cold_to_remote_after().as_nanos() as u64;
+        let mut out = Vec::new();
+        for p in layout::partitions(&self.cold)? {
+            if ctx.now_ns() < p.day_end_ns() + age {
+                continue;
+            }
+            for u in layout::units_of(&p, &[&self.cold]) {
+                let c = ColdFiles::new(&self.cold, &u);
+                let ready = c.zst.is_file() && c.idx.is_file() && !c.stub.exists();
+                if ready && !unsettled.contains(&u.rel) && !WarmFiles::new(&self.warm, &u).any() {
+                    out.push(u);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Runs one move if the pass's budget allows (false: spent), recording its outcome. A stop
+/// ends the pass.
+fn attempt(
+    report: &mut PassReport,
+    budget: &mut usize,
+    kind: MoveKind,
+    unit: Unit,
+    mv: impl FnOnce(&Unit) -> Result<Moved, TierError>,
+) -> Result<bool, TierError> {
+    if *budget == 0 {
+        return Ok(false);
+    }
+    *budget -= 1;
+    let result = mv(&unit);
+    if let Err(TierError::Stopped) = result {
+        return Err(TierError::Stopped);
+    }
+    report.moves.push(MoveOutcome {
+        kind,
+        unit: unit.rel,
+        result,
+    });
+    Ok(true)
+}
