@@ -85,11 +85,14 @@ fn main() {
     chronicle_feed::feed::pin_current_thread(0);
 
     let mut buf = vec![0u8; 65536];
+    // Each record its own publication, stamped (as `chronicle run`'s bounded feed does), so
+    // the shard records ring publish → read.
     let mut push = |bytes: &[u8], waits: &mut u64| {
-        while !producer.try_push(bytes).unwrap() {
+        while !producer.try_stage(bytes).unwrap() {
             *waits += 1;
             std::hint::spin_loop();
         }
+        producer.publish();
     };
     let mut waits = 0u64;
     let mut decl = definition.clone();

@@ -36,11 +36,13 @@ pub const OFF_OVERRUN_GAPS: usize = LINE + 16;
 pub const OFF_TAIL: usize = 2 * LINE;
 
 /// Bytes of the frame header in front of every record: `u32 len | u32 stamp`, then
-/// `u64 published_ns` (the publication's `CLOCK_MONOTONIC` time on its first record frame,
-/// 0 on the frames that follow it in the same publication).
+/// `u64 published_ns` (the publication's `CLOCK_MONOTONIC` time on its first record frame, or
+/// [`UNSTAMPED`]; 0 on the frames that follow it in the same publication).
 pub const FRAME_HEADER: usize = 16;
 /// Offset of `published_ns` in a frame.
 pub const FRAME_PUBLISHED: u64 = 8;
+/// `published_ns` of the first frame of a publication made without a time.
+pub const UNSTAMPED: u64 = u64::MAX;
 /// Frame `len` value of a wrap marker: the rest of the data area up to its end is padding.
 pub const WRAP: u32 = u32::MAX;
 

@@ -21,7 +21,7 @@ use chronicle_protocol::{Body, HEADER_LEN as RECORD_HEADER_LEN, MAX_RECORD_LEN};
 use chronicle_protocol::{DecodeError, Gap, GapReason, Meta, Record, RecordView};
 
 use crate::clock::monotonic_ns;
-use crate::layout::{self, FRAME_HEADER, FRAME_PUBLISHED, MIN_MEM_CAPACITY, WRAP};
+use crate::layout::{self, FRAME_HEADER, FRAME_PUBLISHED, MIN_MEM_CAPACITY, UNSTAMPED, WRAP};
 use crate::sync::{Arc, AtomicU64, Ordering, Word};
 
 /// Bytes of a `gap` record, and of its frame.
@@ -208,12 +208,14 @@ impl Producer {
         }
     }
 
-    /// Writes `record` and publishes it. Never blocks: when the ring is full the record is
+    /// Writes `record` and publishes it, without a publication time (a clock read per record
+    /// costs a tool publishing record by record up to half its throughput; `stage` +
+    /// [`publish`](Self::publish) stamps). Never blocks: when the ring is full the record is
     /// dropped and counted, and a gap marker will precede the next record that fits.
     #[inline]
     pub fn push(&mut self, record: &[u8]) -> Result<Pushed, PushError> {
         let pushed = self.stage(record)?;
-        self.publish();
+        self.publish_unstamped();
         Ok(pushed)
     }
 
@@ -239,14 +241,14 @@ impl Producer {
         Ok(Pushed::Dropped)
     }
 
-    /// Writes `record` if it fits now and publishes it; `Ok(false)` when the ring is full
-    /// (nothing is counted as lost: the caller keeps the record and retries). For lossless
-    /// tools and benchmarks.
+    /// Writes `record` if it fits now and publishes it, without a publication time (as
+    /// [`push`](Self::push)); `Ok(false)` when the ring is full (nothing is counted as lost:
+    /// the caller keeps the record and retries). For lossless tools and benchmarks.
     #[inline]
     pub fn try_push(&mut self, record: &[u8]) -> Result<bool, PushError> {
         let written = self.try_stage(record)?;
         if written {
-            self.publish();
+            self.publish_unstamped();
         }
         Ok(written)
     }
@@ -293,6 +295,18 @@ impl Producer {
     /// rings at once stamps them all with one clock read.
     #[inline]
     pub fn publish_to(&mut self, position: u64, published_ns: u64) {
+        self.publish_marked(position, published_ns.clamp(1, UNSTAMPED - 1));
+    }
+
+    /// Makes staged frames visible without a publication time (the consumer then knows none).
+    #[inline]
+    pub fn publish_unstamped(&mut self) {
+        self.publish_marked(self.head, UNSTAMPED);
+    }
+
+    /// Publishes up to `position`, `mark` in the publication's first `published_ns`.
+    #[inline(always)]
+    fn publish_marked(&mut self, position: u64, mark: u64) {
         assert!(
             (self.published..=self.head).contains(&position) && position % 8 == 0,
             "publish_to({position}) outside the staged frames {}..={}",
@@ -312,16 +326,14 @@ impl Producer {
             first += capacity - (first & (capacity - 1));
         }
         debug_assert!(first < position, "a wrap marker is followed by its frame");
-        self.region
-            .word(first + FRAME_PUBLISHED)
-            .store(published_ns.max(1));
+        self.region.word(first + FRAME_PUBLISHED).store(mark);
         self.region.head().store(position, Ordering::Release);
         self.published = position;
     }
 
     /// Writes the pending gap marker, if any, without a record after it (the feed calls this
-    /// when idle so that a loss is announced even if no record follows). True if no gap is
-    /// pending any more.
+    /// when idle so that a loss is announced even if no record follows), published without a
+    /// time. True if no gap is pending any more.
     pub fn flush_gap(&mut self) -> bool {
         if self.pending_lost == 0 {
             return true;
@@ -331,7 +343,7 @@ impl Producer {
             return false;
         }
         self.write_gap();
-        self.publish();
+        self.publish_unstamped();
         true
     }
 
@@ -759,9 +771,10 @@ impl Consumer {
             }
             // The frame lies inside the data area (checked just above): its publication stamp
             // (0: the publication of the frame before), then the record's words.
-            let stamp = self.region.word(pos + FRAME_PUBLISHED).load();
-            if stamp != 0 {
-                self.published_ns = stamp;
+            match self.region.word(pos + FRAME_PUBLISHED).load() {
+                0 => {}
+                UNSTAMPED => self.published_ns = 0,
+                stamp => self.published_ns = stamp,
             }
             let src = self.region.words(pos + FRAME_HEADER as u64, len_usize / 8);
             for (dst, w) in self.scratch[..len_usize / 8].iter_mut().zip(src) {

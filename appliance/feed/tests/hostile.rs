@@ -434,13 +434,13 @@ fn publication_stamps_are_untrusted_data_never_a_fault() {
     let dir = shm_dir();
     let (mut p, path) = ring(&dir, "s");
     let mut c = attach(&path, &AttachOptions::default()).unwrap();
-    // Three publications of one record each (frames of 16 + 40 bytes at 0, 56, 112), then
-    // their stamps overwritten: far future, 1 ns after boot, and 0 (= "same publication as
-    // the record before").
-    for s in 0..3 {
+    // Four publications of one record each (frames of 16 + 40 bytes at 0, 56, 112, 168),
+    // then their stamps overwritten: far future, 1 ns after boot, 0 (= "same publication as
+    // the record before") and UNSTAMPED.
+    for s in 0..4 {
         p.push(&heartbeat(s)).unwrap();
     }
-    for (pos, stamp) in [(0u64, u64::MAX), (56, 1), (112, 0)] {
+    for (pos, stamp) in [(0u64, UNSTAMPED - 1), (56, 1), (112, 0), (168, UNSTAMPED)] {
         poke(&path, data_at(pos + FRAME_PUBLISHED), stamp);
     }
     let mut seen = Vec::new();
@@ -450,21 +450,26 @@ fn publication_stamps_are_untrusted_data_never_a_fault() {
     }
     assert_eq!(
         seen,
-        [(0, Some(u64::MAX)), (1, Some(1)), (2, Some(1))],
+        [
+            (0, Some(UNSTAMPED - 1)),
+            (1, Some(1)),
+            (2, Some(1)),
+            (3, None)
+        ],
         "passed through as written, a 0 continues the publication before"
     );
     assert_eq!(c.stats().faults, 0);
 
     // An honest publication is stamped with the producer's CLOCK_MONOTONIC, once, on its
-    // first frame; the frames after it in the same publication carry 0.
+    // first frame (at 224); the frames after it in the same publication carry 0.
     let before = clock::monotonic_ns();
-    p.stage(&heartbeat(3)).unwrap();
     p.stage(&heartbeat(4)).unwrap();
+    p.stage(&heartbeat(5)).unwrap();
     p.publish();
     let after = clock::monotonic_ns();
     let first = c.pop().unwrap().map(|v| v.meta.global_tick_id);
     let stamp = c.published_ns().unwrap();
-    assert_eq!(first, Some(3));
+    assert_eq!(first, Some(4));
     assert!(
         (before..=after).contains(&stamp),
         "{before} <= {stamp} <= {after}"
@@ -476,9 +481,19 @@ fn publication_stamps_are_untrusted_data_never_a_fault() {
         "the second record's frame says 0: same"
     );
 
-    // After a resync nothing is known until the next publication.
-    p.push(&heartbeat(5)).unwrap();
-    poke(&path, data_at(168 + 2 * 56), frame_word(44, 168 + 2 * 56));
+    // `push` publishes without a time: nothing is known for it.
+    p.push(&heartbeat(6)).unwrap();
+    assert_eq!(c.pop().unwrap().unwrap().meta.global_tick_id, 6);
+    assert_eq!(c.published_ns(), None, "an unstamped publication");
+
+    // After a resync nothing is known until the next publication: record 7 (at 392) is
+    // stamped, record 8 (at 448) damaged.
+    p.stage(&heartbeat(7)).unwrap();
+    p.stage(&heartbeat(8)).unwrap();
+    p.publish();
+    poke(&path, data_at(448), frame_word(44, 448));
+    c.pop().unwrap().unwrap();
+    assert!(c.published_ns().is_some());
     assert!(c.pop().is_err());
     c.resync().unwrap();
     c.pop().unwrap().unwrap(); // the synthesized gap

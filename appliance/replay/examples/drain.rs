@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! cargo run --release -p chronicle-replay --example drain -- /dev/shm/chronicle-replay-test \
-//!     [--shards N] [--idle-exit SECONDS] [--wait SECONDS] [--core N]
+//!     [--shards N] [--idle-exit SECONDS] [--wait SECONDS] [--core N] [--sleep-us US]
 //! ```
+//!
+//! It spins on empty rings, unless `--sleep-us` makes it sleep that long between empty polls:
+//! on a shared machine that leaves its core to other processes rather than pushing them onto
+//! the sender's.
 //!
 //! Start it before the replay (it waits up to `--wait` seconds, default 60, for the files);
 //! it exits after `--idle-exit` seconds (default 2) without a record, once it has seen one.
@@ -65,6 +69,7 @@ fn main() {
     let mut path = None;
     let (mut shards, mut idle, mut wait, mut core, mut keep) =
         (1usize, 2.0f64, 60.0f64, None, false);
+    let mut sleep = None;
     while let Some(a) = args.next() {
         let mut value = |name: &str| {
             args.next()
@@ -76,6 +81,12 @@ fn main() {
             "--wait" => wait = value("--wait").parse().expect("--wait SECONDS"),
             "--core" => core = Some(value("--core").parse::<usize>().expect("--core N")),
             "--keep" => keep = true,
+            "--sleep-us" => {
+                let us = value("--sleep-us")
+                    .parse()
+                    .expect("--sleep-us MICROSECONDS");
+                sleep = Some(Duration::from_micros(us));
+            }
             p if path.is_none() && !p.starts_with("--") => path = Some(PathBuf::from(p)),
             other => panic!("unexpected argument {other}"),
         }
@@ -143,7 +154,10 @@ fn main() {
         if polls % 1024 == 0 && first.is_some() && idle_since.elapsed() >= idle {
             break;
         }
-        core::hint::spin_loop();
+        match sleep {
+            Some(d) => std::thread::sleep(d),
+            None => core::hint::spin_loop(),
+        }
     }
     let span = first.map_or(0.0, |f| {
         idle_since.saturating_duration_since(f).as_secs_f64()

@@ -122,8 +122,12 @@ impl RingSink {
             .map_err(|e| ImportError::Encode(e.to_string()))?;
         let ring = &mut self.rings[self.map.shard_of(record.meta.token_id)];
         loop {
-            match ring.try_push(&self.scratch[..len]) {
-                Ok(true) => return Ok(()),
+            // Published on its own, stamped: the shard times ring publish → read.
+            match ring.try_stage(&self.scratch[..len]) {
+                Ok(true) => {
+                    ring.publish();
+                    return Ok(());
+                }
                 Ok(false) => {
                     self.full_waits += 1;
                     std::hint::spin_loop();

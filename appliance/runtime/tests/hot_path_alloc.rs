@@ -157,7 +157,8 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
             }
             .encode(&mut encoded)
             .unwrap();
-            assert!(producer.try_push(&encoded[..n]).unwrap());
+            assert!(producer.try_stage(&encoded[..n]).unwrap());
+            producer.publish();
             // --- the shard's hot path, recording on ---
             let t0 = clock.raw();
             let view = consumer.pop().unwrap().expect("just pushed");
