@@ -17,22 +17,10 @@
 
 use chronicle_feed::{attach, AttachOptions, Consumer, RingError};
 use chronicle_protocol::{type_id, Body, GapReason, Record};
+use chronicle_replay::RingTarget;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn ring_paths(path: &Path, shards: usize) -> Vec<PathBuf> {
-    if shards == 1 {
-        return vec![path.to_owned()];
-    }
-    (0..shards)
-        .map(|i| {
-            let mut p = path.as_os_str().to_owned();
-            p.push(format!("-{i}"));
-            PathBuf::from(p)
-        })
-        .collect()
-}
 
 fn attach_waiting(path: &Path, wait: Duration) -> Consumer {
     let start = Instant::now();
@@ -96,7 +84,7 @@ fn main() {
     if let Some(c) = core {
         core_affinity::set_for_current(core_affinity::CoreId { id: c });
     }
-    let paths = ring_paths(&path, shards);
+    let paths = RingTarget::ring_paths(&path, shards);
     let mut rings: Vec<Consumer> = paths
         .iter()
         .map(|p| attach_waiting(p, Duration::from_secs_f64(wait)))
