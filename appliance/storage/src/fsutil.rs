@@ -50,16 +50,20 @@ pub fn write_atomic_then(
 
 /// Creates `dir` and its missing parents, fsyncing each parent that gained an entry.
 pub fn create_dir_durable(dir: &Path) -> Result<(), StorageError> {
-    if dir.is_dir() {
+    // The parent of a relative path with one component (`data`) is `""`: the current
+    // directory, which exists.
+    if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        create_dir_durable(parent)?;
-    }
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    create_dir_durable(parent)?;
     match std::fs::create_dir(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
         Err(e) => return Err(StorageError::io(dir, e)),
     }
-    fsync_dir(dir.parent().unwrap_or(Path::new(".")))
+    fsync_dir(parent)
 }

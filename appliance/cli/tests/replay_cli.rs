@@ -1,0 +1,32 @@
+//! `chronicle replay` as a user first runs it: no flags beyond the target, in a directory
+//! of its own.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+#[test]
+fn replay_without_data_dir_creates_data_in_the_working_directory() {
+    let dir = scratch();
+    let ring = format!("/dev/shm/chronicle-replay-cli-test-{}", std::process::id());
+    let out = Command::new(env!("CARGO_BIN_EXE_chronicle"))
+        .args(["replay", "--seconds", "1", "--replace", "--target"])
+        .arg(format!("shm:{ring}"))
+        .current_dir(dir.path())
+        .output()
+        .expect("run chronicle");
+    let _ = std::fs::remove_file(&ring);
+    assert!(
+        out.status.success(),
+        "chronicle replay failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("events sent:"), "no report: {report}");
+    // The synthetic instruments were registered in ./data, the default --data-dir.
+    assert!(
+        dir.path().join("data").read_dir().unwrap().next().is_some(),
+        "./data is empty"
+    );
+}
