@@ -6,8 +6,8 @@
 use crate::CliResult;
 use chronicle_replay::player::{default_core, stop_on_sigint};
 use chronicle_replay::{
-    play, Input, Pacing, PlayOptions, ReplaySource, RingTarget, SourceOptions, SyntheticConfig,
-    Target, UdpTarget,
+    play, Input, NullTarget, Pacing, PlayOptions, ReplaySource, RingTarget, SourceOptions,
+    SyntheticConfig, Target, UdpTarget,
 };
 use clap::ValueEnum;
 use std::net::ToSocketAddrs;
@@ -41,8 +41,8 @@ pub struct Args {
     /// capture's first SECONDS of receive time.
     #[arg(long)]
     seconds: Option<f64>,
-    /// `shm:PATH` (create the ring file(s); a consumer attaches) or `udp:HOST:PORT` (feed
-    /// datagrams).
+    /// `shm:PATH` (create the ring file(s); a consumer attaches), `udp:HOST:PORT` (feed
+    /// datagrams), or `null` (send nothing: the pacing floor of this machine).
     #[arg(long)]
     target: String,
     /// Pace by the capture's inter-arrival times divided by X (1: real time).
@@ -159,6 +159,9 @@ fn target_of(a: &Args) -> Result<Box<dyn Target>, Box<dyn std::error::Error>> {
         }
         return Ok(Box::new(t));
     }
+    if a.target == "null" {
+        return Ok(Box::new(NullTarget::default()));
+    }
     if let Some(hostport) = a.target.strip_prefix("udp:") {
         let addr = hostport
             .to_socket_addrs()
@@ -168,7 +171,7 @@ fn target_of(a: &Args) -> Result<Box<dyn Target>, Box<dyn std::error::Error>> {
         return Ok(Box::new(UdpTarget::connect(addr, a.datagram_bytes)?));
     }
     Err(format!(
-        "--target `{}` is neither shm:PATH nor udp:HOST:PORT",
+        "--target `{}` is none of shm:PATH, udp:HOST:PORT, null",
         a.target
     )
     .into())

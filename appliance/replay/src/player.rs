@@ -449,6 +449,48 @@ impl Target for UdpTarget {
     }
 }
 
+/// Sends nothing: each message "becomes visible" when the player publishes it. A replay into
+/// it measures the pacing floor of this machine — the player's waits and bookkeeping with no
+/// ring or socket work — against which a real target's pacing error is read.
+#[derive(Debug, Default)]
+pub struct NullTarget {
+    /// Records of the open message, then of each closed one not yet published.
+    open: u64,
+    messages: VecDeque<u64>,
+}
+
+impl Target for NullTarget {
+    fn stage(&mut self, _token_id: u32, _record: &[u8]) -> Result<Staged, Error> {
+        self.open += 1;
+        Ok(Staged::Taken)
+    }
+
+    fn end_message(&mut self) {
+        self.messages.push_back(std::mem::take(&mut self.open));
+    }
+
+    fn publish(&mut self, visible: &mut dyn FnMut(u64, u64)) -> Result<(), Error> {
+        let records = self
+            .messages
+            .pop_front()
+            .expect("the player publishes closed messages only");
+        visible(records, monotonic_ns());
+        Ok(())
+    }
+
+    fn declare(&mut self, _token_id: u32, _record: &[u8]) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn dropped(&self) -> u64 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        "null (nothing sent: the pacing floor)".into()
+    }
+}
+
 /// How to play.
 #[derive(Debug, Clone)]
 pub struct PlayOptions {
@@ -499,7 +541,8 @@ pub struct Report {
     /// Groups larger than the target's room (the ring's free space), published in parts:
     /// the first part at the due time, the rest as soon as it was staged.
     pub split_groups: u64,
-    /// From the start of the schedule to the last record out.
+    /// From the start of the player (one lookahead before the schedule's) to the last
+    /// record out.
     pub duration_ns: u64,
     pub pacing: Pacing,
     /// Pacing error of every event that became visible, ns: when it did (its ring
@@ -835,7 +878,12 @@ pub fn play(
             continue;
         }
         events += 1;
-        let due = schedule.next(item.capture_receive_ns);
+        // The schedule starts one lookahead after the player, so that its first messages
+        // are staged ahead of their due time like every later one (staged cold, at once, the
+        // first ones went out 120 µs late).
+        let due = schedule
+            .next(item.capture_receive_ns)
+            .map(|d| d + opts.lookahead_ns);
         if p.size > 0 && (due != p.due || (due.is_none() && p.size >= max_batch)) {
             p.close(target);
         }

@@ -12,8 +12,8 @@ use chronicle_feed::clock::monotonic_ns;
 use chronicle_feed::{mem_ring, Consumer, FeedHandler, ShardMap};
 use chronicle_protocol::{type_id, Body, RecordView};
 use chronicle_replay::{
-    play, Error, Input, Pacing, PlayOptions, ReplaySource, RingTarget, Schedule, SourceOptions,
-    Staged, SyntheticConfig, Target, UdpTarget,
+    play, Error, Input, NullTarget, Pacing, PlayOptions, ReplaySource, RingTarget, Schedule,
+    SourceOptions, Staged, SyntheticConfig, Target, UdpTarget,
 };
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -410,10 +410,12 @@ fn a_same_time_group_becomes_visible_in_one_publication_never_before_its_time() 
             records == group,
             "group {n}: its records, in order, in one publication"
         );
+        // The schedule starts one lookahead after the player.
         assert!(
-            t - before >= *due,
-            "group {n} visible {} ns after the start, due at {due}",
-            t - before
+            t - before >= *due + opts.lookahead_ns,
+            "group {n} visible {} ns after the start, due at {due} + {}",
+            t - before,
+            opts.lookahead_ns
         );
     }
     assert_eq!(
@@ -428,6 +430,28 @@ fn a_same_time_group_becomes_visible_in_one_publication_never_before_its_time() 
     assert_eq!(r.pacing_error_ns.as_ref().unwrap().len(), r.events);
     // One wait per group at most: events of one group share their wake-up.
     assert!(r.wakeup_error_ns.as_ref().unwrap().len() <= r.groups);
+}
+
+#[test]
+fn the_null_target_measures_the_same_schedule_with_nothing_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut src = source(2, 2, dir.path());
+    let pacing = Pacing::Speed(20.0);
+    let want = groups_of(&mut src, pacing);
+    let events: usize = want.iter().map(|(_, g)| g.len()).sum();
+    let r = play(
+        &mut src,
+        &mut NullTarget::default(),
+        &PlayOptions::new(pacing),
+    )
+    .unwrap();
+    assert_eq!((r.events, r.dropped), (events as u64, 0));
+    assert_eq!((r.groups, r.sends), (want.len() as u64, want.len() as u64));
+    assert_eq!(r.pacing_error_ns.as_ref().unwrap().len(), events as u64);
+    assert_eq!(
+        r.publication_error_ns.as_ref().unwrap().len(),
+        want.len() as u64
+    );
 }
 
 #[test]
