@@ -68,12 +68,5 @@ pub fn row(name: &str, h: &hdrhistogram::Histogram<u64>) -> String {
 /// CPU time of the calling thread, ns: a cross-check of wall-clock figures that other
 /// processes on a busy machine cannot inflate by preempting the bench.
 pub fn thread_cpu_ns() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    ts.tv_sec as f64 * 1e9 + ts.tv_nsec as f64
+    chronicle_feed::clock::now_ns(libc::CLOCK_THREAD_CPUTIME_ID) as f64
 }

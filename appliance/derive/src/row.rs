@@ -4,6 +4,7 @@ use crate::columns::Row;
 use crate::decimal::{DecimalScale, Scales, FUNDING_RATE, FUNDING_RATE_EXPONENT};
 use chronicle_protocol::{Body, BookSnapshot, Level, LevelUpdate, Record, RecordView};
 use chronicle_reader::render::{aggressor, side};
+use std::fmt::Display;
 
 /// Buffers a row borrows from, reused from record to record.
 #[derive(Default)]
@@ -23,13 +24,37 @@ fn optional_timestamp(field: &str, ns: u64) -> Result<Option<i64>, String> {
 }
 
 fn decimal(
-    field: &str,
+    field: impl Display,
     col: DecimalScale,
     mantissa: i64,
     exponent: i8,
 ) -> Result<Option<i128>, String> {
     col.unscaled(mantissa, exponent)
         .map_err(|e| format!("{field}: {e}"))
+}
+
+/// A price at the segment's price column.
+fn price(s: &Scales, field: impl Display, v: i64) -> Result<Option<i128>, String> {
+    decimal(field, s.price, v, s.price_exponent)
+}
+
+/// A quantity at the segment's quantity column.
+fn quantity(s: &Scales, field: impl Display, v: i64) -> Result<Option<i128>, String> {
+    decimal(field, s.quantity, v, s.quantity_exponent)
+}
+
+/// A price and its quantity; `prefix` names both in an error (`"trade."`: `trade.price`,
+/// `trade.quantity`), written out only then (`format_args!`).
+fn price_quantity(
+    s: &Scales,
+    prefix: &str,
+    p: i64,
+    q: i64,
+) -> Result<(Option<i128>, Option<i128>), String> {
+    Ok((
+        price(s, format_args!("{prefix}price"), p)?,
+        quantity(s, format_args!("{prefix}quantity"), q)?,
+    ))
 }
 
 fn levels(
@@ -40,8 +65,8 @@ fn levels(
 ) -> Result<(), String> {
     out.clear();
     for (i, l) in it.enumerate() {
-        let p = decimal(field, s.price, l.price, s.price_exponent)?;
-        let q = decimal(field, s.quantity, l.quantity, s.quantity_exponent)?;
+        let p = price(s, field, l.price)?;
+        let q = quantity(s, field, l.quantity)?;
         match (p, q) {
             (Some(p), Some(q)) => out.push((p, q)),
             _ => return Err(format!("{field}[{i}] has no price or quantity")),
@@ -71,13 +96,10 @@ pub(crate) fn row<'a>(
     let Some(rec) = rec else {
         return Ok(r);
     };
-    let price = |field, v| decimal(field, s.price, v, s.price_exponent);
-    let qty = |field, v| decimal(field, s.quantity, v, s.quantity_exponent);
     match &rec.body {
         Body::LevelUpdate(u) => {
             r.side = Some(side(u.side));
-            r.price = price("level_update.price", u.price)?;
-            r.quantity = qty("level_update.quantity", u.quantity)?;
+            (r.price, r.quantity) = price_quantity(s, "level_update.", u.price, u.quantity)?;
             r.first_update_id = Some(u.first_update_id);
             r.last_update_id = Some(u.last_update_id);
             r.prev_update_id = Some(u.prev_update_id);
@@ -85,21 +107,20 @@ pub(crate) fn row<'a>(
         }
         Body::Trade(t) => {
             r.aggressor = Some(aggressor(t.aggressor));
-            r.price = price("trade.price", t.price)?;
-            r.quantity = qty("trade.quantity", t.quantity)?;
+            (r.price, r.quantity) = price_quantity(s, "trade.", t.price, t.quantity)?;
             r.trade_id = Some(t.trade_id);
         }
         Body::Bbo(b) => {
-            r.bid_price = price("bbo.bid_price", b.bid_price)?;
-            r.bid_quantity = qty("bbo.bid_quantity", b.bid_quantity)?;
-            r.ask_price = price("bbo.ask_price", b.ask_price)?;
-            r.ask_quantity = qty("bbo.ask_quantity", b.ask_quantity)?;
+            (r.bid_price, r.bid_quantity) =
+                price_quantity(s, "bbo.bid_", b.bid_price, b.bid_quantity)?;
+            (r.ask_price, r.ask_quantity) =
+                price_quantity(s, "bbo.ask_", b.ask_price, b.ask_quantity)?;
             r.update_id = Some(b.update_id);
         }
         Body::OpenInterest(o) => {
-            r.open_interest = qty("open_interest.open_interest", o.open_interest)?;
-            r.mark_price = price("open_interest.mark_price", o.mark_price)?;
-            r.index_price = price("open_interest.index_price", o.index_price)?;
+            r.open_interest = quantity(s, "open_interest.open_interest", o.open_interest)?;
+            r.mark_price = price(s, "open_interest.mark_price", o.mark_price)?;
+            r.index_price = price(s, "open_interest.index_price", o.index_price)?;
             r.funding_rate = decimal(
                 "open_interest.funding_rate",
                 FUNDING_RATE,
@@ -155,8 +176,7 @@ pub(crate) fn row<'a>(
         Body::Order(o) => {
             r.action = Some(o.action.name());
             r.side = Some(side(o.side));
-            r.price = price("order.price", o.price)?;
-            r.quantity = qty("order.quantity", o.quantity)?;
+            (r.price, r.quantity) = price_quantity(s, "order.", o.price, o.quantity)?;
             r.order_id = Some(o.order_id);
             r.sequence = Some(o.sequence);
             r.flags = Some(o.flags);

@@ -240,7 +240,8 @@ impl Decoder {
         };
         let head: EventType = serde_json::from_str(data.get())
             .map_err(|e| self.err(line_no, format!("stream {stream}: {e}")))?;
-        match head.event {
+        // Each kind decodes to its exchange time and body; declaring and emitting are shared.
+        let (exchange_ms, body) = match head.event {
             "depthUpdate" => {
                 self.summary.depth_messages += 1;
                 let st = self.state(head.symbol, sink, line_no)?;
@@ -257,7 +258,7 @@ impl Decoder {
                     });
                     return Ok(());
                 }
-                self.depth(line_no, receive_ns, head.symbol, data.get(), sink)
+                return self.depth(line_no, receive_ns, head.symbol, data.get(), sink);
             }
             "trade" => {
                 let m: TradeMsg = self.parse(line_no, data)?;
@@ -273,9 +274,8 @@ impl Decoder {
                     quantity: self.num(line_no, m.qty, qe)?,
                     trade_id: m.id,
                 });
-                let h = self.state(head.symbol, sink, line_no)?.handle;
                 self.summary.trades += 1;
-                sink.event(h, m.trade_ms * NS_PER_MS, receive_ns, body)
+                (m.trade_ms, body)
             }
             "bookTicker" => {
                 let m: BookTicker = self.parse(line_no, data)?;
@@ -287,9 +287,8 @@ impl Decoder {
                     ask_quantity: self.num(line_no, m.ask_qty, qe)?,
                     update_id: m.update_id,
                 });
-                let h = self.state(head.symbol, sink, line_no)?.handle;
                 self.summary.bbos += 1;
-                sink.event(h, m.transaction_ms * NS_PER_MS, receive_ns, body)
+                (m.transaction_ms, body)
             }
             "markPriceUpdate" => {
                 let m: MarkPrice = self.parse(line_no, data)?;
@@ -302,15 +301,16 @@ impl Decoder {
                     funding_rate_e9: opt(m.funding, -9)?,
                     next_funding_ts_ns: m.next_funding_ms.unwrap_or(0) * NS_PER_MS,
                 });
-                let h = self.state(head.symbol, sink, line_no)?.handle;
                 self.summary.mark_prices += 1;
-                sink.event(h, m.event_ms * NS_PER_MS, receive_ns, body)
+                (m.event_ms, body)
             }
             other => {
                 *self.summary.skipped.entry(other.to_owned()).or_default() += 1;
-                Ok(())
+                return Ok(());
             }
-        }
+        };
+        let h = self.state(head.symbol, sink, line_no)?.handle;
+        sink.event(h, exchange_ms * NS_PER_MS, receive_ns, body)
     }
 
     fn parse<'j, T: Deserialize<'j>>(

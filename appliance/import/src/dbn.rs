@@ -741,29 +741,29 @@ fn side_of(px: i64, sz: u32) -> (i64, i64) {
     }
 }
 
+/// Builds a `Bbo` body from a DBN top-of-book pair, plain or consolidated (different types
+/// with the same field names).
+macro_rules! top_of_book {
+    ($l:expr, $update_id:expr) => {{
+        let (bid_price, bid_quantity) = side_of($l.bid_px, $l.bid_sz);
+        let (ask_price, ask_quantity) = side_of($l.ask_px, $l.ask_sz);
+        Body::Bbo(Bbo {
+            bid_price,
+            bid_quantity,
+            ask_price,
+            ask_quantity,
+            update_id: $update_id,
+        })
+    }};
+}
+
 fn bbo(l: &BidAskPair, update_id: u64) -> Body<'static> {
-    let (bid_price, bid_quantity) = side_of(l.bid_px, l.bid_sz);
-    let (ask_price, ask_quantity) = side_of(l.ask_px, l.ask_sz);
-    Body::Bbo(Bbo {
-        bid_price,
-        bid_quantity,
-        ask_price,
-        ask_quantity,
-        update_id,
-    })
+    top_of_book!(l, update_id)
 }
 
 /// Consolidated records carry no sequence, so the update id is 0 (unknown).
 fn cbbo(l: &ConsolidatedBidAskPair) -> Body<'static> {
-    let (bid_price, bid_quantity) = side_of(l.bid_px, l.bid_sz);
-    let (ask_price, ask_quantity) = side_of(l.ask_px, l.ask_sz);
-    Body::Bbo(Bbo {
-        bid_price,
-        bid_quantity,
-        ask_price,
-        ask_quantity,
-        update_id: 0,
-    })
+    top_of_book!(l, 0)
 }
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];

@@ -48,22 +48,14 @@ fn handle(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
             break p;
         }
         if len == buf.len() {
-            return respond(
+            return refuse(
                 &mut stream,
                 "431 Request Header Fields Too Large",
-                "text/plain",
                 b"request head too large\n",
-                false,
             );
         }
         if Instant::now() >= deadline {
-            return respond(
-                &mut stream,
-                "408 Request Timeout",
-                "text/plain",
-                b"request timeout\n",
-                false,
-            );
+            return refuse(&mut stream, "408 Request Timeout", b"request timeout\n");
         }
         match stream.read(&mut buf[len..]) {
             Ok(0) => return Ok(()), // closed before a full request
@@ -74,13 +66,7 @@ fn handle(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                return respond(
-                    &mut stream,
-                    "408 Request Timeout",
-                    "text/plain",
-                    b"request timeout\n",
-                    false,
-                );
+                return refuse(&mut stream, "408 Request Timeout", b"request timeout\n");
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -94,23 +80,11 @@ fn handle(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
         parts.next().unwrap_or(""),
     );
     if !version.starts_with("HTTP/1.") || parts.next().is_some() {
-        return respond(
-            &mut stream,
-            "400 Bad Request",
-            "text/plain",
-            b"bad request\n",
-            false,
-        );
+        return refuse(&mut stream, "400 Bad Request", b"bad request\n");
     }
     let head_only = method == "HEAD";
     if method != "GET" && !head_only {
-        return respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            b"GET only\n",
-            false,
-        );
+        return refuse(&mut stream, "405 Method Not Allowed", b"GET only\n");
     }
     let path = target.split('?').next().unwrap_or("");
     match path {
@@ -139,6 +113,11 @@ fn handle(mut stream: TcpStream, registry: &Registry) -> std::io::Result<()> {
             head_only,
         ),
     }
+}
+
+/// A refusal in plain text, its body always sent: the method is not known yet, or not HEAD.
+fn refuse(stream: &mut TcpStream, status: &str, body: &[u8]) -> std::io::Result<()> {
+    respond(stream, status, "text/plain", body, false)
 }
 
 fn respond(

@@ -24,84 +24,55 @@ fn ascii(max: usize) -> impl Strategy<Value = String> {
     proptest::string::string_regex(&format!("[ -~]{{0,{max}}}")).unwrap()
 }
 
-/// Every fixed-width body; book snapshots are covered separately because they borrow.
+/// Every fixed-width body; book snapshots are covered separately because they borrow. The
+/// plain integer fields come as one `any::<(…)>()` tuple per body, in field order.
 fn fixed_body() -> impl Strategy<Value = Body<'static>> {
     prop_oneof![
-        (
-            side(),
-            any::<u8>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<u64>(),
-            any::<u64>(),
-            any::<u64>()
-        )
-            .prop_map(|(side, flags, price, quantity, a, b, c)| Body::LevelUpdate(
-                LevelUpdate {
-                    side,
-                    flags,
-                    price,
-                    quantity,
-                    first_update_id: a,
-                    last_update_id: b,
-                    prev_update_id: c
-                }
-            )),
-        (
-            side(),
-            any::<u8>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<u64>()
-        )
-            .prop_map(
-                |(aggressor, flags, price, quantity, trade_id)| Body::Trade(Trade {
-                    aggressor,
-                    flags,
-                    price,
-                    quantity,
-                    trade_id
-                })
-            ),
-        (
-            any::<i64>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<u64>()
-        )
-            .prop_map(|(a, b, c, d, u)| Body::Bbo(Bbo {
-                bid_price: a,
-                bid_quantity: b,
-                ask_price: c,
-                ask_quantity: d,
-                update_id: u
-            })),
-        (
-            any::<i64>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<u64>()
-        )
-            .prop_map(|(a, b, c, d, t)| Body::OpenInterest(OpenInterest {
+        (side(), any::<(u8, i64, i64, u64, u64, u64)>()).prop_map(
+            |(side, (flags, price, quantity, a, b, c))| Body::LevelUpdate(LevelUpdate {
+                side,
+                flags,
+                price,
+                quantity,
+                first_update_id: a,
+                last_update_id: b,
+                prev_update_id: c
+            })
+        ),
+        (side(), any::<(u8, i64, i64, u64)>()).prop_map(
+            |(aggressor, (flags, price, quantity, trade_id))| Body::Trade(Trade {
+                aggressor,
+                flags,
+                price,
+                quantity,
+                trade_id
+            })
+        ),
+        any::<(i64, i64, i64, i64, u64)>().prop_map(|(a, b, c, d, u)| Body::Bbo(Bbo {
+            bid_price: a,
+            bid_quantity: b,
+            ask_price: c,
+            ask_quantity: d,
+            update_id: u
+        })),
+        any::<(i64, i64, i64, i64, u64)>().prop_map(|(a, b, c, d, t)| {
+            Body::OpenInterest(OpenInterest {
                 open_interest: a,
                 mark_price: b,
                 index_price: c,
                 funding_rate_e9: d,
-                next_funding_ts_ns: t
-            })),
+                next_funding_ts_ns: t,
+            })
+        }),
         (
             prop_oneof![
                 Just(GapReason::SequenceBreak),
                 Just(GapReason::RingOverrun),
                 Just(GapReason::FeedLoss)
             ],
-            any::<u64>(),
-            any::<u64>(),
-            any::<u64>()
+            any::<(u64, u64, u64)>()
         )
-            .prop_map(|(reason, expected, received, lost)| Body::Gap(Gap {
+            .prop_map(|(reason, (expected, received, lost))| Body::Gap(Gap {
                 reason,
                 expected,
                 received,
@@ -113,14 +84,10 @@ fn fixed_body() -> impl Strategy<Value = Body<'static>> {
             ascii(32),
             -18i8..=18,
             -18i8..=18,
-            any::<u8>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<u64>(),
-            any::<u64>()
+            any::<(u8, i64, i64, u64, u64)>()
         )
             .prop_map(
-                |(v, s, pe, qe, class, tick, lot, id, exp)| Body::Definition(Definition {
+                |(v, s, pe, qe, (class, tick, lot, id, exp))| Body::Definition(Definition {
                     venue: FixedStr::new("venue", &v).unwrap(),
                     raw_symbol: FixedStr::new("raw_symbol", &s).unwrap(),
                     price_exponent: pe,
@@ -143,14 +110,10 @@ fn fixed_body() -> impl Strategy<Value = Body<'static>> {
                 Just(OrderAction::None)
             ],
             side(),
-            any::<u8>(),
-            any::<i64>(),
-            any::<i64>(),
-            any::<u64>(),
-            any::<u64>()
+            any::<(u8, i64, i64, u64, u64)>()
         )
             .prop_map(
-                |(action, side, flags, price, quantity, order_id, sequence)| Body::Order(Order {
+                |(action, side, (flags, price, quantity, order_id, sequence))| Body::Order(Order {
                     action,
                     side,
                     flags,

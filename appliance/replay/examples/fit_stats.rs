@@ -226,6 +226,11 @@ fn pct(n: u64, of: u64) -> String {
 fn share(v: &[i64], f: impl Fn(i64) -> bool) -> String {
     pct(v.iter().filter(|&&x| f(x)).count() as u64, v.len() as u64)
 }
+/// Quantiles of a sorted vector at `ps` (per 100000), each shown by `show`, joined by " / ".
+fn quantiles<D: std::fmt::Display>(s: &[i64], ps: &[u64], show: impl Fn(i64) -> D) -> String {
+    let v: Vec<String> = ps.iter().map(|&p| show(q(s, p)).to_string()).collect();
+    v.join(" / ")
+}
 fn us(ns: i64) -> String {
     if ns >= 10_000_000 {
         format!("{:.0} ms", ns as f64 / 1e6)
@@ -305,12 +310,7 @@ impl Capture {
             let g = sorted(&gaps(&self.recv[i]));
             row(
                 &format!("{name} inter-arrival p50 / p90 / p99"),
-                format!(
-                    "{} / {} / {}",
-                    us(q(&g, 50_000)),
-                    us(q(&g, 90_000)),
-                    us(q(&g, 99_000))
-                ),
+                quantiles(&g, &[50_000, 90_000, 99_000], us),
             );
             row(
                 &format!("{name} inter-arrival CV"),
@@ -325,45 +325,23 @@ impl Capture {
         );
         row(
             "levels per depth message p10 / p50 / p90 / p99",
-            format!(
-                "{} / {} / {} / {}",
-                q(&lv, 10_000),
-                q(&lv, 50_000),
-                q(&lv, 90_000),
-                q(&lv, 99_000)
-            ),
+            quantiles(&lv, &[10_000, 50_000, 90_000, 99_000], |x| x),
         );
         row("levels removed (qty 0)", pct(self.zero_levels, nlv as u64));
         let dist = sorted(&self.level_dist);
         row(
             "level distance from touch p10 / p50 / p90 (ticks)",
-            format!(
-                "{} / {} / {}",
-                q(&dist, 10_000),
-                q(&dist, 50_000),
-                q(&dist, 90_000)
-            ),
+            quantiles(&dist, &[10_000, 50_000, 90_000], |x| x),
         );
         let ll = sorted(&self.level_lots);
         row(
             "level qty near touch p25 / p50 / p90 (lots)",
-            format!(
-                "{} / {} / {}",
-                q(&ll, 25_000),
-                q(&ll, 50_000),
-                q(&ll, 90_000)
-            ),
+            quantiles(&ll, &[25_000, 50_000, 90_000], |x| x),
         );
         let tl = sorted(&self.trade_lots);
         row(
             "trade qty p10 / p50 / p90 / p99 (lots)",
-            format!(
-                "{} / {} / {} / {}",
-                q(&tl, 10_000),
-                q(&tl, 50_000),
-                q(&tl, 90_000),
-                q(&tl, 99_000)
-            ),
+            quantiles(&tl, &[10_000, 50_000, 90_000, 99_000], |x| x),
         );
         row("trade qty mean (lots)", format!("{:.1}", mean(&tl)));
         row("trades buyer-is-maker", pct(self.buyer_maker, n[1]));
@@ -401,12 +379,7 @@ impl Capture {
         );
         row(
             "touch qty p10 / p50 / p90 (lots)",
-            format!(
-                "{} / {} / {}",
-                q(&top, 10_000),
-                q(&top, 50_000),
-                q(&top, 90_000)
-            ),
+            quantiles(&top, &[10_000, 50_000, 90_000], |x| x),
         );
         let mid_moves = self
             .bts
@@ -421,20 +394,14 @@ impl Capture {
         let det = sorted(&self.depth_e_minus_t);
         row(
             "depth E-T p50 / p90 (ms)",
-            format!("{} / {}", q(&det, 50_000), q(&det, 90_000)),
+            quantiles(&det, &[50_000, 90_000], |x| x),
         );
         row("trade E-T = 0", share(&self.trade_e_minus_t, |x| x == 0));
         let off = sorted(&self.offset_us);
         let ms = |x: i64| format!("{:.1}", x as f64 / 1e3);
         row(
             "E - receive p1 / p10 / p50 / p99 (ms)",
-            format!(
-                "{} / {} / {} / {}",
-                ms(q(&off, 1_000)),
-                ms(q(&off, 10_000)),
-                ms(q(&off, 50_000)),
-                ms(q(&off, 99_000))
-            ),
+            quantiles(&off, &[1_000, 10_000, 50_000, 99_000], ms),
         );
         row("pu breaks", self.pu_breaks.to_string());
         row(
