@@ -54,15 +54,7 @@ fn import_counts_dates_cat_and_verify() {
     let dir = scratch();
     let data = dir.path().join("data");
     let data_s = data.to_str().unwrap();
-    let out = chronicle_ok(&[
-        "import",
-        "--format",
-        "binance-capture",
-        "--input",
-        capture.to_str().unwrap(),
-        "--data-dir",
-        data_s,
-    ]);
+    let out = chronicle_ok(&import_args(&capture, &data));
     assert!(out.contains("binance-usdm/btcusdt/2024-08-08"), "{out}");
     assert!(out.contains("binance-usdm/btcusdt/2024-08-09"), "{out}");
 
@@ -116,15 +108,7 @@ fn import_counts_dates_cat_and_verify() {
     assert!(v.starts_with("2 segments"), "{v}");
 
     // A re-import must not duplicate data.
-    let again = chronicle(&[
-        "import",
-        "--format",
-        "binance-capture",
-        "--input",
-        capture.to_str().unwrap(),
-        "--data-dir",
-        data_s,
-    ]);
+    let again = chronicle(&import_args(&capture, &data));
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
 }
@@ -136,15 +120,7 @@ fn time_range_seeks_match_a_filtered_full_read() {
     };
     let dir = scratch();
     let data = dir.path().join("data");
-    chronicle_ok(&[
-        "import",
-        "--format",
-        "binance-capture",
-        "--input",
-        capture.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
+    chronicle_ok(&import_args(&capture, &data));
     let part = data.join("v1/binance-usdm/btcusdt/2024-08-08");
     let all: Vec<String> = chronicle_ok(&["cat", part.to_str().unwrap()])
         .lines()

@@ -28,15 +28,7 @@ fn sigkill_at_random_moments_then_restart_matches_an_uninterrupted_run() {
     let dir = scratch();
     let (reference, crashed) = (dir.path().join("reference"), dir.path().join("crashed"));
     for d in [&reference, &crashed] {
-        chronicle_ok(&[
-            "import",
-            "--format",
-            "binance-capture",
-            "--input",
-            capture.to_str().unwrap(),
-            "--data-dir",
-            d.to_str().unwrap(),
-        ]);
+        chronicle_ok(&import_args(&capture, d));
     }
     // Snapshot at every 250 ms flush boundary: many durable writes to be killed among.
     let run = |d: &Path| {
@@ -52,12 +44,7 @@ fn sigkill_at_random_moments_then_restart_matches_an_uninterrupted_run() {
         ]
         .map(str::to_owned)
     };
-    let reference_out = chronicle_ok(
-        &run(&reference)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let reference_out = chronicle_ok(&run(&reference));
     // "token 1: ... tick N state S": the last tick id of the uninterrupted run.
     let tick = |out: &str| -> u64 {
         out.split(" tick ")
@@ -79,7 +66,7 @@ fn sigkill_at_random_moments_then_restart_matches_an_uninterrupted_run() {
         killed >= 3,
         "the runs must actually be interrupted ({killed} were)"
     );
-    let out = chronicle_ok(&run(&crashed).iter().map(String::as_str).collect::<Vec<_>>());
+    let out = chronicle_ok(&run(&crashed));
     assert_eq!(tick(&out), final_tick, "{out}");
 
     let (name_a, a) = final_snapshot(&reference);

@@ -25,15 +25,7 @@ fn cat_all(data: &Path) -> String {
 }
 
 fn run_args(capture: &Path, data: &Path) -> Vec<String> {
-    [
-        "run",
-        "--input",
-        capture.to_str().unwrap(),
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
+    input_args(&["run"], capture, data)
 }
 
 fn newest_snapshot(data: &Path) -> Vec<u8> {
@@ -54,23 +46,10 @@ fn run_equals_import_and_uses_o_direct() {
     };
     let dir = scratch();
     let (ran, imported) = (dir.path().join("ran"), dir.path().join("imported"));
-    let out = chronicle_ok(
-        &run_args(&capture, &ran)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    let out = chronicle_ok(&run_args(&capture, &ran));
     assert!(out.contains("O_DIRECT verified: true"), "{out}");
     assert!(out.contains("0 ring drops"), "{out}");
-    chronicle_ok(&[
-        "import",
-        "--format",
-        "binance-capture",
-        "--input",
-        capture.to_str().unwrap(),
-        "--data-dir",
-        imported.to_str().unwrap(),
-    ]);
+    chronicle_ok(&import_args(&capture, &imported));
     let (a, b) = (cat_all(&ran), cat_all(&imported));
     assert!(a.lines().count() > 530_000);
     assert!(
@@ -102,12 +81,7 @@ fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
     };
     let dir = scratch();
     let (reference, crashed) = (dir.path().join("reference"), dir.path().join("crashed"));
-    chronicle_ok(
-        &run_args(&capture, &reference)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    chronicle_ok(&run_args(&capture, &reference));
 
     let killed = kill_at_random(
         &run_args(&capture, &crashed),
@@ -120,12 +94,7 @@ fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
         killed >= 3,
         "runs must really be interrupted ({killed} were)"
     );
-    chronicle_ok(
-        &run_args(&capture, &crashed)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    );
+    chronicle_ok(&run_args(&capture, &crashed));
     // A segment may end in a torn tail only until the next run cuts it; after the last run
     // every file is clean.
     let v = chronicle(&["verify", crashed.to_str().unwrap()]);

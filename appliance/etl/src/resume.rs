@@ -1,6 +1,7 @@
 //! Where a token's log continues after a restart or for a new import: the next tick id (tick
 //! ids stay strictly increasing across runs) and the largest exchange time already written.
 
+use chronicle_storage::fsutil::sorted_entries;
 use chronicle_storage::partition::PartitionPaths;
 use chronicle_storage::segment::Segment;
 use chronicle_storage::StorageError;
@@ -27,32 +28,36 @@ pub fn resume(
         next_tick: 1,
         watermark_ns: 0,
     };
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(r);
-    };
-    // Date directories (YYYY-MM-DD) sort chronologically as text.
-    let mut dates: Vec<_> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dates.sort();
+    // Date directories (YYYY-MM-DD) sort chronologically as text; none: a first run. An
+    // entry that cannot be listed could be the latest day: resuming without it would reuse
+    // tick ids, so that is an error.
+    let mut dates = sorted_entries(&dir)?;
+    dates.retain(|p| p.is_dir());
     for d in dates.iter().rev().take(2) {
         for seg_path in [
             PartitionPaths::new(d).segment,
             PartitionPaths::new(&d.join(crate::refinery::LATE_DIR)).segment,
         ] {
-            if !seg_path.exists() {
+            if !seg_path
+                .try_exists()
+                .map_err(|e| StorageError::io(&seg_path, e))?
+            {
                 continue;
             }
             let seg = Segment::open(&seg_path)?;
-            for f in seg
-                .frames()
+            let mut frames = seg.frames();
+            for f in frames
+                .by_ref()
                 .filter(|f| before_tick.is_none_or(|b| f.record.meta.global_tick_id < b))
             {
                 r.next_tick = r.next_tick.max(f.record.meta.global_tick_id + 1);
                 r.watermark_ns = r.watermark_ns.max(f.record.meta.exchange_ts_ns);
             }
+            // A torn tail is the writer's to cut; damage before valid frames would hide
+            // tick ids already written.
+            frames
+                .end()
+                .map_err(|(offset, reason)| seg.corrupt(offset, reason))?;
         }
     }
     Ok(r)

@@ -2,54 +2,16 @@
 //! grace hour, then closes; a later straggler is rejected or goes to the late stream, per
 //! policy, and is counted.
 
-use chronicle_etl::{LatePolicy, Refinery, RefineryConfig};
-use chronicle_protocol::{Body, Definition, FixedStr, Side, Trade, UNDEF};
-use chronicle_storage::meta::{PartitionMeta, Source};
+mod common;
+use chronicle_etl::{LatePolicy, Refinery};
+use chronicle_protocol::Body;
+use chronicle_storage::meta::PartitionMeta;
 use chronicle_storage::segment::Segment;
-use chronicle_storage::symbols::DimSymbol;
+use common::{refinery, trade};
 use std::path::Path;
 
 const MIDNIGHT: u64 = 1_723_161_600_000_000_000; // 2024-08-09T00:00:00Z
 const S: u64 = 1_000_000_000;
-
-fn refinery(data: &Path, policy: LatePolicy) -> Refinery {
-    let mut symbols = DimSymbol::load(data).unwrap();
-    symbols.resolve_or_register("testvenue", "ABC", 0).unwrap();
-    symbols.save().unwrap();
-    let mut cfg = RefineryConfig::new(
-        data.to_owned(),
-        Source {
-            kind: "feed".into(),
-            format: "test".into(),
-            file: None,
-        },
-    );
-    cfg.late_policy = policy;
-    let mut r = Refinery::new(cfg).unwrap();
-    let def = Definition {
-        venue: FixedStr::new("venue", "testvenue").unwrap(),
-        raw_symbol: FixedStr::new("raw_symbol", "ABC").unwrap(),
-        price_exponent: -2,
-        quantity_exponent: 0,
-        instrument_class: 0,
-        tick_size: UNDEF,
-        lot_size: UNDEF,
-        symbol_id: 1,
-        expiration_ns: 0,
-    };
-    r.declare(1, def, None).unwrap();
-    r
-}
-
-fn trade(id: u64) -> Body<'static> {
-    Body::Trade(Trade {
-        aggressor: Side::Bid,
-        flags: 0,
-        price: 100,
-        quantity: 1,
-        trade_id: id,
-    })
-}
 
 fn trades_in(dir: &Path) -> Vec<u64> {
     Segment::open(&dir.join("book.q"))

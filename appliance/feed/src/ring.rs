@@ -228,6 +228,7 @@ impl Producer {
         }
         if self.pending_lost == 0 {
             self.first_lost = self.offered;
+            // Only labels the overrun gap; the record is dropped and counted either way.
             self.first_lost_meta = RecordView::parse(record)
                 .map(|v| v.meta)
                 .unwrap_or_default();

@@ -19,10 +19,8 @@ pub(crate) fn render(registry: &Registry) -> String {
 }
 
 pub(crate) fn serve(listener: TcpListener, registry: &Registry, stop: &AtomicBool) {
-    // Non-blocking accept polled every 50 ms, so that `stop` is seen.
-    if listener.set_nonblocking(true).is_err() {
-        return;
-    }
+    // Non-blocking accept (set by `MetricsServer::start`) polled every 50 ms, so that `stop`
+    // is seen.
     while !stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((stream, _)) => {

@@ -568,6 +568,9 @@ impl MetricsServer {
     /// Binds `listen` (e.g. `127.0.0.1:9477`; port 0 picks a free one) and starts the threads.
     pub fn start(listen: &str, rings: Vec<RingWatch>) -> std::io::Result<Self> {
         let listener = std::net::TcpListener::bind(listen)?;
+        // Here rather than in the serving thread: a failure is the caller's error, not a
+        // server that silently never answers.
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let bounds = bucket_bounds();
         let state = Arc::new(Mutex::new(State {

@@ -77,11 +77,14 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
     if path.is_file() {
         return Ok(());
     }
+    let io = |e| StorageError::io(path, e);
+    // An entry that cannot be listed is an error: verify must not pass what it never saw.
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| StorageError::io(path, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    entries.retain(|p| p.is_dir());
     entries.sort();
     for p in entries {
         collect(&p, out)?;

@@ -212,6 +212,7 @@ impl Config {
 /// crash replaces its own ring rather than leaving one per process in /dev/shm, and two data
 /// directories never share one.
 pub fn ring_for(data_dir: &Path, shard: usize) -> PathBuf {
+    // Only a name: a data directory that does not exist yet is created later by the run.
     let abs = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
     let key = crate::feed::fnv1a(abs.to_string_lossy().as_bytes());
     PathBuf::from(format!("/dev/shm/chronicle-{key:016x}-shard-{shard}"))

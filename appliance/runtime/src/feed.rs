@@ -45,7 +45,10 @@ impl RunLedger {
                     })?
                     .start_ticks
             }
-            Err(_) => BTreeMap::new(),
+            // Only a missing ledger means a first run; any other failure must not silently
+            // re-derive tick ids that differ from the ones already written.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => return Err(ImportError::Io { path, source }),
         };
         Ok(Self { path, start_ticks })
     }
@@ -187,5 +190,31 @@ impl EventSink for RingSink {
             receive_ts_ns,
         };
         self.send(Record { meta, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_absent_is_a_first_run_but_unreadable_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = RunLedger::open(dir.path(), "input-a").expect("no ledger yet");
+        assert!(fresh.start_ticks.is_empty());
+
+        // A ledger that exists but cannot be read (here: a directory in its place).
+        std::fs::create_dir_all(&fresh.path).unwrap();
+        let err = RunLedger::open(dir.path(), "input-a")
+            .err()
+            .expect("an unreadable ledger must not read as 'no ledger'");
+        assert!(
+            matches!(&err, ImportError::Io { path, .. } if *path == fresh.path),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&fresh.path.display().to_string()),
+            "{err}"
+        );
     }
 }

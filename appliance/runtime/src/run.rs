@@ -159,6 +159,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
                 .map_err(|e| RuntimeError::Executor(e.to_string()))??,
         );
     }
+    // Best effort: a ring left behind is replaced by the next run.
     for s in &cfg.shards {
         let _ = std::fs::remove_file(&s.ring);
     }
@@ -231,6 +232,8 @@ fn input_key(input: &Input) -> String {
             format,
             venue,
         } => {
+            // An unreadable capture fails at import, naming its path, before any tick id
+            // is written under this key.
             let len = std::fs::metadata(path).map_or(0, |m| m.len());
             let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             format!(

@@ -13,7 +13,7 @@ use chronicle_protocol::{Body, Gap, GapReason, Record};
 use chronicle_state::log::TokenLog;
 use chronicle_state::position::LogPosition;
 use chronicle_state::recovery::catch_up;
-use chronicle_state::store::SnapshotStore;
+use chronicle_state::store::{Pending, SnapshotStore};
 use chronicle_storage::symbols::DimSymbol;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -85,6 +85,8 @@ struct Shard {
     oldest_pending: Option<u64>,
     report: ShardReport,
     snapshot_every_ns: u64,
+    /// The snapshots due at a flush (kept for its capacity).
+    snapshot_batch: Vec<Pending>,
 }
 
 /// Starts the shard's executor on its core; it runs until `done` is set and its ring is empty
@@ -139,6 +141,7 @@ impl Shard {
                 engine_ticks: BTreeMap::new(),
             },
             snapshot_every_ns: s.snapshot_every_ns,
+            snapshot_batch: Vec::new(),
         })
     }
 
@@ -433,28 +436,43 @@ impl Shard {
             }
             self.report.closed.push(c);
         }
-        // Snapshots only now: every record they cover is durable.
+        // Snapshots only now: every record they cover is durable. One batch for all the
+        // tokens due, so their fsyncs are committed together.
         let every = self.snapshot_every_ns;
-        for (token, e) in self.engines.iter_mut() {
+        let mut due = std::mem::take(&mut self.snapshot_batch);
+        due.clear();
+        for (token, e) in self.engines.iter() {
             let (tick, clock) = (
                 e.engine.last_global_tick_id(),
                 e.engine.last_exchange_ts_ns(),
             );
-            let due = last || clock / every > e.snapped_clock / every;
-            if tick == e.snapped_tick || !due {
+            if tick == e.snapped_tick || !(last || clock / every > e.snapped_clock / every) {
                 continue;
             }
             let Some(pos) = e.position else { continue };
+            due.push(Pending {
+                token_id: *token as u64,
+                bytes: e.engine.snapshot(pos.pack()),
+                clock_ns: clock,
+            });
+        }
+        if !due.is_empty() {
             let t0 = Instant::now();
-            self.store
-                .write(*token as u64, &e.engine.snapshot(pos.pack()), clock)?;
+            self.store.write_batch(&due)?;
             self.stats
                 .snapshot_write
                 .record(t0.elapsed().as_nanos() as u64);
-            e.snapped_tick = tick;
-            e.snapped_clock = clock;
-            self.report.snapshots += 1;
+            for p in &due {
+                let e = self
+                    .engines
+                    .get_mut(&(p.token_id as u32))
+                    .expect("a due engine");
+                e.snapped_tick = e.engine.last_global_tick_id();
+                e.snapped_clock = p.clock_ns;
+            }
+            self.report.snapshots += due.len() as u64;
         }
+        self.snapshot_batch = due;
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! The annotated example of docs/ parses, and bad configurations are refused with a reason.
+//! The annotated example of docs/ parses (its `[tiers]` too), and bad configurations are refused
+//! with a reason.
 
 use chronicle_runtime::config::{Config, Input};
 
@@ -13,6 +14,20 @@ fn the_documented_example_parses() {
     assert!(matches!(c.input, Input::Udp { .. }));
     assert_eq!(c.shards.len(), 1);
     assert_eq!(c.flush.interval_ms, 250);
+    // `[tiers]` parses to what it says (chronicle-tier's tests cover defaults and refusals).
+    assert_eq!(
+        c.tiers.cold_dir.as_deref(),
+        Some(std::path::Path::new("/mnt/hdd/chronicle"))
+    );
+    assert_eq!(
+        (
+            c.tiers.warm_to_cold_after_hours,
+            c.tiers.cold_to_remote_after_days
+        ),
+        (24, 365)
+    );
+    let remote = c.tiers.remote.expect("the example configures a store");
+    assert_eq!(remote.bucket, "chronicle-archive");
 }
 
 #[test]

@@ -15,33 +15,10 @@ use chronicle_protocol::{
 use chronicle_runtime::stats::{PublishClock, ShardStats};
 use chronicle_storage::meta::Source;
 use chronicle_storage::symbols::DimSymbol;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static COUNTING: AtomicBool = AtomicBool::new(false);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(p, l, n) }
-    }
-}
+use chronicle_testkit::alloc::{allocations, CountingAllocator};
 
 #[global_allocator]
-static A: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const T0: u64 = 1_723_118_400_000_000_000; // 2024-08-08T12:00:00Z: no day change in the run
 
@@ -209,9 +186,7 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
     assert!(handed
         .iter()
         .any(|(k, h)| *k == "hot_path" && h.len() == 200_000));
-    COUNTING.store(true, Ordering::SeqCst);
-    run(&mut refinery, &mut engine, &mut stats, 200_000, 400_000);
-    COUNTING.store(false, Ordering::SeqCst);
+    let n = allocations(|| run(&mut refinery, &mut engine, &mut stats, 200_000, 400_000));
     assert_eq!(stats.hot_path.hist.len(), 200_000, "recording was on");
     assert!(stats.engine_update.hist.len() >= 200_000);
     assert_eq!(stats.buffer_append.hist.len(), 200_000);
@@ -225,9 +200,5 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
         "minute boundaries crossed: {:?}",
         refinery.counters
     );
-    assert_eq!(
-        ALLOCS.load(Ordering::SeqCst),
-        0,
-        "allocations on the hot path"
-    );
+    assert_eq!(n, 0, "allocations on the hot path");
 }

@@ -13,7 +13,7 @@
 
 use crate::store::SnapshotStore;
 use crate::{io, StateError};
-use chronicle_storage::fsutil::{create_dir_durable, fsync_dir};
+use chronicle_storage::fsutil::{create_dir_durable, fsync_dir, sorted_entries};
 use chronicle_storage::utc;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -58,13 +58,9 @@ impl Manifest {
             .join(format!("{}.manifest", utc::iso_date(date)))
     }
 
-    /// Appends one entry durably (creating the manifest with its header line if needed).
-    pub fn append(
-        path: &Path,
-        token_id: u64,
-        file_name: &str,
-        snapshot: &[u8],
-    ) -> Result<(), StateError> {
+    /// Appends entries `(token_id, file_name, snapshot bytes)` durably, with one write and
+    /// one fsync (creating the manifest with its header line if needed).
+    pub fn append_all(path: &Path, entries: &[(u64, &str, &[u8])]) -> Result<(), StateError> {
         let dir = path.parent().expect("manifest has a parent");
         create_dir_durable(dir)?;
         let new = !path.exists();
@@ -73,13 +69,15 @@ impl Manifest {
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        let body = format!("{token_id} {file_name} {}", hex(&sha256(snapshot)));
         let mut text = if new {
             format!("{HEADER}\n")
         } else {
             String::new()
         };
-        text.push_str(&format!("{body} {:08x}\n", crc32c::crc32c(body.as_bytes())));
+        for (token_id, file_name, snapshot) in entries {
+            let body = format!("{token_id} {file_name} {}", hex(&sha256(snapshot)));
+            text.push_str(&format!("{body} {:08x}\n", crc32c::crc32c(body.as_bytes())));
+        }
         f.write_all(text.as_bytes()).map_err(io(path))?;
         f.sync_data().map_err(io(path))?;
         if new {
@@ -189,28 +187,27 @@ pub fn audit(store: &SnapshotStore, date: time::Date) -> Result<AuditReport, Sta
     }
     // Every snapshot of the day on disk must be listed.
     let prefix = utc::iso_date(date);
-    if let Ok(rd) = std::fs::read_dir(store.root()) {
-        for token_dir in rd.filter_map(|e| e.ok()) {
-            let Some(token) = token_dir
+    for token_dir in sorted_entries(store.root())? {
+        // Token directories are named by number (`manifest/` is not one).
+        let Some(token) = token_dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        for snapshot in store.list(token)? {
+            let name = snapshot
                 .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            for token_id in store.list(token)? {
-                let name = token_id
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                if name.starts_with(&prefix) && !latest.contains_key(&(token, name.as_str())) {
-                    return Err(StateError::Manifest {
-                        path: token_id,
-                        line: 0,
-                        reason: format!("snapshot is not listed in {}", path.display()),
-                    });
-                }
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            if name.starts_with(&prefix) && !latest.contains_key(&(token, name.as_str())) {
+                return Err(StateError::Manifest {
+                    path: snapshot,
+                    line: 0,
+                    reason: format!("snapshot is not listed in {}", path.display()),
+                });
             }
         }
     }

@@ -2,9 +2,11 @@
 //! GlobalTickId order. Around midnight records of two days interleave (a day's writer stays
 //! open for stragglers), so the partitions are merged by tick id rather than concatenated.
 
+use crate::error::io;
 use crate::position::LogPosition;
 use crate::StateError;
 use chronicle_protocol::Record;
+use chronicle_storage::fsutil::sorted_entries;
 use chronicle_storage::partition::PartitionPaths;
 use chronicle_storage::segment::{FrameIter, Segment, HEADER_LEN};
 use chronicle_storage::utc;
@@ -34,15 +36,14 @@ impl TokenLog {
     pub fn partitions(&self) -> Result<Vec<(Date, PathBuf)>, StateError> {
         let mut v = Vec::new();
         for dir in &self.symbol_dirs {
-            let Ok(rd) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for e in rd.filter_map(|e| e.ok()) {
-                let Some(date) = e.file_name().to_str().and_then(utc::parse_iso_date) else {
+            // None for a registered symbol code with nothing written under it yet.
+            for day in sorted_entries(dir)? {
+                let name = day.file_name().and_then(|n| n.to_str());
+                let Some(date) = name.and_then(utc::parse_iso_date) else {
                     continue;
                 };
-                let seg = PartitionPaths::new(&e.path()).segment;
-                if seg.exists() {
+                let seg = PartitionPaths::new(&day).segment;
+                if seg.try_exists().map_err(io(&seg))? {
                     v.push((date, seg));
                 }
             }
@@ -133,5 +134,31 @@ impl TokenLog {
             )?;
             applied += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_symbol_dir_is_empty_but_an_unreadable_one_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("v1/venue/missing");
+        assert!(TokenLog::new(vec![missing])
+            .partitions()
+            .unwrap()
+            .is_empty());
+
+        let not_a_dir = tmp.path().join("code");
+        std::fs::write(&not_a_dir, b"x").unwrap();
+        let err = TokenLog::new(vec![not_a_dir.clone()])
+            .partitions()
+            .unwrap_err();
+        assert!(
+            matches!(&err, StateError::Storage(chronicle_storage::StorageError::Io { path, .. })
+                if *path == not_a_dir),
+            "{err}"
+        );
     }
 }

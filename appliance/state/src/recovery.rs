@@ -46,6 +46,7 @@ pub fn check_alignment(log: &TokenLog, pos: LogPosition, tick: u64) -> Result<()
         .ok_or_else(|| format!("no partition for {}", pos.date))?;
     let seg = Segment::open(&seg_path).map_err(|e| e.to_string())?;
     // Start at the index block holding the position (or the first frame) instead of the day.
+    // The index is derived and only a shortcut: without a readable one, scan from the start.
     let index = seg_path
         .parent()
         .unwrap_or(Path::new("."))

@@ -2,20 +2,39 @@
 //!
 //! The name is the engine clock (exchange time, UTC) of the snapshot, to the millisecond, so
 //! names sort chronologically. (Seed 000's example names to the minute; chronicle snapshots at
-//! flush boundaries, which can be closer than a minute.) A write is: temporary file → fsync →
-//! append its hash to the day's audit manifest → rename → fsync the directory. So every visible
-//! snapshot is listed in a manifest; a crash can only leave a listed hash whose file never
-//! appeared, which audit reports as pruned.
+//! flush boundaries, which can be closer than a minute.)
+//!
+//! Snapshots are written in batches (a shard's flush snapshots every token that crossed the
+//! cadence, often all of them at once): temporary files → `syncfs` → append their hashes to
+//! the day's audit manifest, one write and one fsync → rename each → prune → `syncfs`. So every
+//! visible snapshot is listed in a manifest; a crash can only leave a listed hash whose file
+//! never appeared, which audit reports as pruned. `syncfs` makes a whole batch durable with
+//! one journal commit, where an fsync per file and per directory made three commits per token
+//! (a file on another filesystem than the store's root, a mount inside it, gets its own fsync).
 
 use crate::audit::Manifest;
 use crate::{io, StateError};
 use chronicle_engine::SNAPSHOT_LEN;
-use chronicle_storage::fsutil::{create_dir_durable, fsync_dir, write_atomic_then};
+use chronicle_storage::fsutil::{create_dir_durable, sorted_entries, syncfs, write_temp};
 use chronicle_storage::utc;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub const DIR: &str = "snapshots";
 pub const EXTENSION: &str = "snap";
+
+/// Snapshots made durable together; a larger batch goes in chunks of this.
+pub const BATCH_MAX: usize = 512;
+
+/// One snapshot to write: the token, its 336 bytes, the engine clock it was taken at.
+#[derive(Clone)]
+pub struct Pending {
+    pub token_id: u64,
+    pub bytes: [u8; SNAPSHOT_LEN],
+    pub clock_ns: u64,
+}
 
 pub struct SnapshotStore {
     root: PathBuf,
@@ -63,55 +82,104 @@ impl SnapshotStore {
         bytes: &[u8; SNAPSHOT_LEN],
         clock_ns: u64,
     ) -> Result<PathBuf, StateError> {
-        let dir = self.token_dir(token_id);
-        create_dir_durable(&dir)?;
-        let name = file_name(clock_ns);
-        let path = dir.join(&name);
-        let manifest = Manifest::path_for(&self.root, utc::date_of(clock_ns));
-        write_atomic_then(&path, bytes, || {
-            Manifest::append(&manifest, token_id, &name, bytes).map_err(|e| match e {
-                StateError::Storage(s) => s,
-                other => chronicle_storage::StorageError::Invalid {
-                    path: manifest.clone(),
-                    reason: other.to_string(),
-                },
-            })
-        })?;
-        self.prune(&dir)?;
-        Ok(path)
+        let one = Pending {
+            token_id,
+            bytes: *bytes,
+            clock_ns,
+        };
+        Ok(self.write_batch(&[one])?.remove(0))
+    }
+
+    /// Writes snapshots of distinct tokens durably, lists them in the manifests of their UTC
+    /// days, prunes (module docs: the order, and why it is batched). Returns their paths.
+    pub fn write_batch(&self, batch: &[Pending]) -> Result<Vec<PathBuf>, StateError> {
+        let mut tokens: Vec<u64> = batch.iter().map(|p| p.token_id).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
+        assert_eq!(
+            tokens.len(),
+            batch.len(),
+            "one snapshot per token in a batch"
+        );
+        let mut paths = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(BATCH_MAX) {
+            paths.extend(self.write_chunk(chunk)?);
+        }
+        Ok(paths)
+    }
+
+    fn write_chunk(&self, batch: &[Pending]) -> Result<Vec<PathBuf>, StateError> {
+        let dirs: Vec<PathBuf> = batch.iter().map(|p| self.token_dir(p.token_id)).collect();
+        let names: Vec<String> = batch.iter().map(|p| file_name(p.clock_ns)).collect();
+        let mut temps = Vec::with_capacity(batch.len());
+        for ((p, dir), name) in batch.iter().zip(&dirs).zip(&names) {
+            create_dir_durable(dir)?;
+            temps.push(write_temp(&dir.join(name), &p.bytes)?.0);
+        }
+        self.sync_batch(&temps)?;
+        // Listed before visible: a manifest per UTC day, one append each.
+        let mut days: BTreeMap<PathBuf, Vec<(u64, &str, &[u8])>> = BTreeMap::new();
+        for (p, name) in batch.iter().zip(&names) {
+            days.entry(Manifest::path_for(&self.root, utc::date_of(p.clock_ns)))
+                .or_default()
+                .push((p.token_id, name, &p.bytes));
+        }
+        for (manifest, entries) in &days {
+            Manifest::append_all(manifest, entries)?;
+        }
+        let mut paths = Vec::with_capacity(batch.len());
+        for ((tmp, dir), name) in temps.iter().zip(&dirs).zip(&names) {
+            let path = dir.join(name);
+            std::fs::rename(tmp, &path).map_err(io(&path))?;
+            paths.push(path);
+        }
+        for dir in &dirs {
+            self.prune(dir)?;
+        }
+        // The renames and the deletions, durable together.
+        self.sync_batch(&dirs)?;
+        Ok(paths)
+    }
+
+    /// Makes the files (or directories) at `paths` durable: one `syncfs` of the store's
+    /// filesystem, and an `fsync` each for those on another one.
+    fn sync_batch(&self, paths: &[PathBuf]) -> Result<(), StateError> {
+        let dev = |p: &Path| p.metadata().map(|m| m.dev()).map_err(io(p));
+        let root = dev(&self.root)?;
+        for p in paths {
+            if dev(p)? != root {
+                File::open(p).and_then(|f| f.sync_all()).map_err(io(p))?;
+            }
+        }
+        Ok(syncfs(&self.root)?)
     }
 
     /// The token's snapshot files, newest first.
     pub fn list(&self, token_id: u64) -> Result<Vec<PathBuf>, StateError> {
-        let dir = self.token_dir(token_id);
-        let mut v: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == EXTENSION) && !is_temp(p))
-                .collect(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(&dir)(e)),
-        };
-        v.sort();
+        let mut v = snapshots_in(&self.token_dir(token_id))?;
         v.reverse();
         Ok(v)
     }
 
+    /// Deletes all but the newest `retain` snapshots of a token directory (not fsynced: the
+    /// batch fsyncs the directory once, after its rename).
     fn prune(&self, dir: &Path) -> Result<(), StateError> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(io(dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == EXTENSION) && !is_temp(p))
-            .collect();
+        let files = snapshots_in(dir)?;
         if files.len() <= self.retain {
             return Ok(());
         }
-        files.sort();
         for old in &files[..files.len() - self.retain] {
             std::fs::remove_file(old).map_err(io(old))?;
         }
-        Ok(fsync_dir(dir)?)
+        Ok(())
     }
+}
+
+/// The snapshot files of a token directory, oldest first (none if it does not exist).
+fn snapshots_in(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
+    let mut v = sorted_entries(dir)?;
+    v.retain(|p| p.extension().is_some_and(|e| e == EXTENSION) && !is_temp(p));
+    Ok(v)
 }
 
 /// Leftovers of an interrupted write (`.{name}.tmp`).

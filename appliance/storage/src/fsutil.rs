@@ -4,7 +4,7 @@ use crate::error::io_at;
 use crate::StorageError;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// fsyncs a directory so that entries created or renamed in it survive a crash.
 pub fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
@@ -13,28 +13,62 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(io_at(dir))
 }
 
+/// Entries a directory listing may hold before [`sorted_entries`] refuses it.
+pub const MAX_DIR_ENTRIES: usize = 10_000_000;
+
+/// The entries of `dir`, sorted; none if `dir` does not exist. Any other failure, of the
+/// listing or of one entry, is an error naming `dir`: an entry skipped could be a day of data.
+pub fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StorageError::io(dir, e)),
+    };
+    let mut out = Vec::new();
+    for e in rd {
+        out.push(e.map_err(io_at(dir))?.path());
+        if out.len() > MAX_DIR_ENTRIES {
+            return Err(StorageError::Invalid {
+                path: dir.to_owned(),
+                reason: format!("more than {MAX_DIR_ENTRIES} entries"),
+            });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Makes everything written to the filesystem that holds `path` durable, data and metadata
+/// (`syncfs(2)`: one journal commit), and reports a writeback error that happened there since
+/// `path` was opened (Linux ≥ 5.8). For many small files at once, where an fsync each would be
+/// a journal commit each.
+pub fn syncfs(path: &Path) -> Result<(), StorageError> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).map_err(io_at(path))?;
+    // SAFETY: syncfs on a descriptor we own for the duration of the call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(io_at(path)(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Replaces `path` with `bytes` atomically and durably: write a temporary sibling, fsync it,
 /// rename it over `path`, fsync the directory. A crash leaves the old or the new file whole.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
-    write_atomic_then(path, bytes, || Ok(()))
+    let (tmp, f) = write_temp(path, bytes)?;
+    f.sync_all().map_err(io_at(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_at(path))?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// [`write_atomic`] that runs `before_rename` once the new content is durable but not yet
-/// visible (to record it elsewhere first, so nothing visible is ever unrecorded).
-pub fn write_atomic_then(
-    path: &Path,
-    bytes: &[u8],
-    before_rename: impl FnOnce() -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| StorageError::Invalid {
-            path: path.to_owned(),
-            reason: "not a file path".into(),
-        })?
-        .to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp"));
+/// Writes `bytes` to the temporary sibling of `path`, `.{name}.tmp` (replacing a leftover),
+/// not synced: the first step of an atomic replace. Returns its path and the open file.
+pub fn write_temp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File), StorageError> {
+    let name = path.file_name().ok_or_else(|| StorageError::Invalid {
+        path: path.to_owned(),
+        reason: "not a file path".into(),
+    })?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
@@ -42,10 +76,7 @@ pub fn write_atomic_then(
         .open(&tmp)
         .map_err(io_at(&tmp))?;
     f.write_all(bytes).map_err(io_at(&tmp))?;
-    f.sync_all().map_err(io_at(&tmp))?;
-    before_rename()?;
-    std::fs::rename(&tmp, path).map_err(io_at(path))?;
-    fsync_dir(dir)
+    Ok((tmp, f))
 }
 
 /// Creates `dir` and its missing parents, fsyncing each parent that gained an entry.

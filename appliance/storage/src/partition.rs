@@ -75,6 +75,7 @@ impl Stats {
         });
         if view.type_id == type_id::GAP_V1 {
             m.completeness.gaps += 1;
+            // Counted above either way; a gap that does not decode only lacks its flag name.
             if let Ok(rec) = view.decode() {
                 if let Body::Gap(g) = rec.body {
                     self.gap_flags.insert(g.reason.name());

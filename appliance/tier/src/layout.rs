@@ -22,8 +22,6 @@ pub const PARQUET_FILE: &str = "book.parquet";
 pub const INTENT_FILE: &str = ".book.q.zst.uploading";
 /// Suffix of the tier manager's temporary files (`.{name}.tier-tmp`, beside their target).
 pub const TMP_SUFFIX: &str = ".tier-tmp";
-/// Upper bound on the directory entries one walk reads (a runaway tree is an error).
-const MAX_WALK_ENTRIES: usize = 10_000_000;
 
 /// One segment directory, by its path relative to a tier root.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,23 +162,7 @@ pub fn tmp_of(path: &Path) -> PathBuf {
 
 /// The entries of `dir` in sorted order (none if it does not exist).
 pub fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, TierError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(TierError::io(dir, e)),
-    };
-    let mut out = Vec::new();
-    for e in rd {
-        out.push(e.map_err(|e| TierError::io(dir, e))?.path());
-        if out.len() > MAX_WALK_ENTRIES {
-            return Err(TierError::Refused {
-                path: dir.to_owned(),
-                reason: format!("more than {MAX_WALK_ENTRIES} entries"),
-            });
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(chronicle_storage::fsutil::sorted_entries(dir)?)
 }
 
 /// The partitions (main units) of a root, `v1/{venue}/{symbol}/{YYYY-MM-DD}` in sorted

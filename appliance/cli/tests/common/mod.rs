@@ -4,6 +4,8 @@
 use chronicle_import::{EventSink, Instrument, PartitionSink};
 use chronicle_protocol::{Bbo, Body, Side, Trade, UNDEF};
 use chronicle_storage::meta::Source;
+use std::ffi::OsStr;
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -23,7 +25,7 @@ pub fn shared_data(file: &str) -> Option<PathBuf> {
     }
 }
 
-pub fn chronicle(args: &[&str]) -> Output {
+pub fn chronicle<S: AsRef<OsStr> + Debug>(args: &[S]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_chronicle"))
         .args(args)
         .output()
@@ -32,7 +34,7 @@ pub fn chronicle(args: &[&str]) -> Output {
 }
 
 /// Runs chronicle and asserts success, returning stdout.
-pub fn chronicle_ok(args: &[&str]) -> String {
+pub fn chronicle_ok<S: AsRef<OsStr> + Debug>(args: &[S]) -> String {
     let out = chronicle(args);
     assert!(
         out.status.success(),
@@ -138,17 +140,30 @@ pub fn partition(data: &Path, n: u64) -> PathBuf {
     data.join("v1/testvenue/abc/2024-08-08")
 }
 
-/// `chronicle import` of a Binance capture into `data`, its partitions under `venue`.
-pub fn import_capture(capture: &Path, data: &Path, venue: &str) -> String {
-    chronicle_ok(&[
-        "import",
-        "--format",
-        "binance-capture",
+/// `chronicle` arguments: `command`, then `--input capture --data-dir data`.
+pub fn input_args(command: &[&str], capture: &Path, data: &Path) -> Vec<String> {
+    let paths = [
         "--input",
         capture.to_str().unwrap(),
         "--data-dir",
         data.to_str().unwrap(),
-        "--venue",
-        venue,
-    ])
+    ];
+    command
+        .iter()
+        .chain(&paths)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The arguments of `chronicle import` of a Binance capture into `data`, under the importer's
+/// default venue (`binance-usdm`).
+pub fn import_args(capture: &Path, data: &Path) -> Vec<String> {
+    input_args(&["import", "--format", "binance-capture"], capture, data)
+}
+
+/// `chronicle import` of a Binance capture into `data`, its partitions under `venue`.
+pub fn import_capture(capture: &Path, data: &Path, venue: &str) -> String {
+    let mut args = import_args(capture, data);
+    args.extend(["--venue".to_owned(), venue.to_owned()]);
+    chronicle_ok(&args)
 }
