@@ -20,7 +20,8 @@ pub enum Format {
     BinanceCapture,
     /// Databento DBN (.dbn, .dbn.zst, .dbz).
     Dbn,
-    /// A stored partition (its directory or its book.q): the records as stored.
+    /// A stored partition on any local tier (its directory, book.q or book.q.zst): the
+    /// records as stored.
     Q,
 }
 
@@ -30,8 +31,8 @@ pub struct Args {
     /// model (`--seed`, `--seconds`).
     #[arg(long)]
     input: Option<PathBuf>,
-    /// Format of --input. Default: from the path (a directory or `.q` is `q`; `.dbn`,
-    /// `.dbn.zst`, `.dbz` is `dbn`; anything else `binance-capture`).
+    /// Format of --input. Default: from the path (a directory, `.q` or `.q.zst` is `q`;
+    /// `.dbn`, `.dbn.zst`, `.dbz` is `dbn`; anything else `binance-capture`).
     #[arg(long, value_enum, requires = "input")]
     format: Option<Format>,
     /// Seed of the synthetic model (default: the model's default seed).
@@ -119,7 +120,7 @@ fn guess_format(path: &Path) -> Format {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if path.is_dir() || name.ends_with(".q") {
+    if path.is_dir() || name.ends_with(".q") || name.ends_with(".q.zst") {
         Format::Q
     } else if name.ends_with(".dbn") || name.ends_with(".dbn.zst") || name.ends_with(".dbz") {
         Format::Dbn

@@ -10,6 +10,9 @@ pub enum Error {
     /// A stored partition or `dim_symbol` (names the file and offset).
     #[error(transparent)]
     Storage(#[from] chronicle_storage::StorageError),
+    /// A stored partition on any tier (names the file and offset).
+    #[error(transparent)]
+    Read(#[from] chronicle_reader::ReadError),
     /// Creating a `/dev/shm` ring (names the file).
     #[error(transparent)]
     Ring(#[from] chronicle_feed::RingError),

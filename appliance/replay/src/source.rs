@@ -36,12 +36,14 @@ use chronicle_import::binance::{self, BinanceSummary};
 use chronicle_import::dbn::{self, DbnSummary};
 use chronicle_import::{EventSink, ImportError, Instrument, InstrumentHandle};
 use chronicle_protocol::{
-    type_id, Body, BookSnapshot, Definition, FixedStr, Meta, Record, HEADER_LEN, MAX_RECORD_LEN,
+    type_id, Body, BookSnapshot, Definition, FixedStr, Meta, Record, RecordView, HEADER_LEN,
+    MAX_RECORD_LEN,
 };
-use chronicle_storage::partition::SEGMENT_FILE;
-use chronicle_storage::segment::{ScanEnd, Segment};
+use chronicle_reader::Partition;
+use chronicle_storage::segment::{ScanEnd, HEADER_LEN as SEGMENT_HEADER_LEN};
 use chronicle_storage::symbols::DimSymbol;
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// The header `global_tick_id` of a declaration record: "declare this token".
@@ -64,10 +66,10 @@ pub enum Input {
     Binance(PathBuf),
     /// A Databento DBN file; the venue comes from its dataset.
     Dbn(PathBuf),
-    /// A stored `.q` partition (its directory, or its `book.q`): the records as stored,
-    /// declared from the partition's opening `definition`. Book snapshots the refinery
-    /// injected (flag bit 1) are left out: the feed never sent them, and the appliance's own
-    /// refinery injects its own.
+    /// A stored partition on any local tier (its directory, `book.q` or `book.q.zst`): the
+    /// records as stored, declared from the partition's opening `definition`. Book snapshots
+    /// the refinery injected (flag bit 1) are left out: the feed never sent them, and the
+    /// appliance's own refinery injects its own.
     Partition(PathBuf),
     /// The synthetic model (`crate::synthetic`), decoded line by line through the Binance
     /// decoder with the model's exponents (price −1: tick 0.10; quantity −3: lot 0.001).
@@ -292,79 +294,90 @@ impl ReplaySource {
         Ok(())
     }
 
+    /// A stored partition on any local tier (its directory, `book.q` or `book.q.zst`), read
+    /// through the universal reader: checksums verified, damage an error naming the file
+    /// and offset, a torn tail replayed up to the tear with a warning.
     fn load_partition(&mut self, path: &Path) -> Result<(), Error> {
-        let seg_path = if path.is_dir() {
-            path.join(SEGMENT_FILE)
-        } else {
-            path.to_owned()
-        };
-        let seg = Segment::open(&seg_path)?;
-        let mut frames = seg.frames();
+        let part = Partition::open(path)?;
         let mut handle = None;
-        for f in frames.by_ref() {
-            let view = f.record;
-            let Some(h) = handle else {
-                let decoded = view.decode().map_err(|source| Error::Decode {
-                    path: seg_path.clone(),
-                    source,
-                })?;
-                let Body::Definition(d) = decoded.body else {
-                    return Err(Error::Invalid(format!(
-                        "{}: the first record is a {}, not the partition's definition",
-                        seg_path.display(),
-                        type_id::name(view.type_id).unwrap_or("record of unknown type")
-                    )));
-                };
-                let text = |s: Option<&str>, field: &str| {
-                    s.filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                        .ok_or_else(|| {
-                            Error::Invalid(format!(
-                                "{}: the definition has no {field}",
-                                seg_path.display()
-                            ))
-                        })
-                };
-                let instrument = Instrument {
-                    venue: text(d.venue.as_str(), "venue")?,
-                    raw_symbol: text(d.raw_symbol.as_str(), "raw symbol")?,
-                    price_exponent: d.price_exponent,
-                    quantity_exponent: d.quantity_exponent,
-                    instrument_class: d.instrument_class,
-                    tick_size: d.tick_size,
-                    lot_size: d.lot_size,
-                    expiration_ns: d.expiration_ns,
-                };
-                handle = Some(self.instrument(&instrument)?);
-                continue;
-            };
-            if view.type_id == type_id::BOOK_SNAPSHOT_V1
-                && view.bytes.len() >= SNAPSHOT_FLAGS + 2
-                && u16_at(view.bytes, SNAPSHOT_FLAGS) & BookSnapshot::FLAG_INJECTED != 0
-            {
-                self.summary.skipped_injected += 1;
-                continue;
+        let mut failed = None;
+        let end = part.walk(SEGMENT_HEADER_LEN as u64, |f| {
+            match self.take_stored(&mut handle, f.record, path) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    failed = Some(e);
+                    ControlFlow::Break(())
+                }
             }
-            self.push_encoded(
-                h,
-                view.meta.exchange_ts_ns,
-                view.meta.receive_ts_ns,
-                view.bytes,
-            );
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-        match frames.end() {
-            Ok(ScanEnd::Clean { .. }) => {}
-            Ok(ScanEnd::TornTail { valid_end, reason }) => {
-                self.summary.torn_tail = Some(format!("at offset {valid_end}: {reason}"));
-            }
-            Err((offset, reason)) => return Err(seg.corrupt(offset, reason).into()),
+        if let ScanEnd::TornTail { valid_end, reason } = end {
+            self.summary.torn_tail = Some(format!("at offset {valid_end}: {reason}"));
         }
         if handle.is_none() {
             return Err(Error::Invalid(format!(
                 "{}: the partition holds no records",
-                seg_path.display()
+                path.display()
             )));
         }
+        Ok(())
+    }
+
+    /// One stored record: the first must be the partition's definition (it declares the
+    /// instrument); book snapshots the refinery injected are left out; the rest is replayed.
+    fn take_stored(
+        &mut self,
+        handle: &mut Option<InstrumentHandle>,
+        view: RecordView<'_>,
+        path: &Path,
+    ) -> Result<(), Error> {
+        let Some(h) = *handle else {
+            let decoded = view.decode().map_err(|source| Error::Decode {
+                path: path.to_owned(),
+                source,
+            })?;
+            let Body::Definition(d) = decoded.body else {
+                return Err(Error::Invalid(format!(
+                    "{}: the first record is a {}, not the partition's definition",
+                    path.display(),
+                    type_id::name(view.type_id).unwrap_or("record of unknown type")
+                )));
+            };
+            let text = |s: Option<&str>, field: &str| {
+                s.filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::Invalid(format!("{}: the definition has no {field}", path.display()))
+                    })
+            };
+            let instrument = Instrument {
+                venue: text(d.venue.as_str(), "venue")?,
+                raw_symbol: text(d.raw_symbol.as_str(), "raw symbol")?,
+                price_exponent: d.price_exponent,
+                quantity_exponent: d.quantity_exponent,
+                instrument_class: d.instrument_class,
+                tick_size: d.tick_size,
+                lot_size: d.lot_size,
+                expiration_ns: d.expiration_ns,
+            };
+            *handle = Some(self.instrument(&instrument)?);
+            return Ok(());
+        };
+        if view.type_id == type_id::BOOK_SNAPSHOT_V1
+            && view.bytes.len() >= SNAPSHOT_FLAGS + 2
+            && u16_at(view.bytes, SNAPSHOT_FLAGS) & BookSnapshot::FLAG_INJECTED != 0
+        {
+            self.summary.skipped_injected += 1;
+            return Ok(());
+        }
+        self.push_encoded(
+            h,
+            view.meta.exchange_ts_ns,
+            view.meta.receive_ts_ns,
+            view.bytes,
+        );
         Ok(())
     }
 
