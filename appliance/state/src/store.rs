@@ -161,15 +161,17 @@ impl SnapshotStore {
         Ok(v)
     }
 
-    /// Deletes all but the newest `retain` snapshots of a token directory (not fsynced: the
-    /// batch fsyncs the directory once, after its rename).
+    /// Deletes all but the newest `retain` snapshots of a token directory, and the
+    /// temporaries that interrupted writes left there (this batch's are renamed by now; one
+    /// writer per token). Not fsynced: the batch syncs the directory once, after its rename.
     fn prune(&self, dir: &Path) -> Result<(), StateError> {
-        let files = snapshots_in(dir)?;
-        if files.len() <= self.retain {
-            return Ok(());
-        }
-        for old in &files[..files.len() - self.retain] {
-            std::fs::remove_file(old).map_err(io(old))?;
+        let (temps, files): (Vec<PathBuf>, Vec<PathBuf>) = sorted_entries(dir)?
+            .into_iter()
+            .filter(|p| is_temp(p) || is_snapshot(p))
+            .partition(|p| is_temp(p));
+        let old = &files[..files.len().saturating_sub(self.retain)];
+        for f in temps.iter().chain(old) {
+            std::fs::remove_file(f).map_err(io(f))?;
         }
         Ok(())
     }
@@ -178,15 +180,19 @@ impl SnapshotStore {
 /// The snapshot files of a token directory, oldest first (none if it does not exist).
 fn snapshots_in(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
     let mut v = sorted_entries(dir)?;
-    v.retain(|p| p.extension().is_some_and(|e| e == EXTENSION) && !is_temp(p));
+    v.retain(|p| is_snapshot(p));
     Ok(v)
 }
 
-/// Leftovers of an interrupted write (`.{name}.tmp`).
+fn is_snapshot(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == EXTENSION) && !is_temp(p)
+}
+
+/// Leftovers of an interrupted write (`.{name}.tmp`, `fsutil::write_temp`).
 fn is_temp(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.'))
+        .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
 }
 
 #[cfg(test)]
