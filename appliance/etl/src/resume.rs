@@ -31,8 +31,15 @@ pub fn resume(
     // Date directories (YYYY-MM-DD) sort chronologically as text; none: a first run. An
     // entry that cannot be listed could be the latest day: resuming without it would reuse
     // tick ids, so that is an error.
-    let mut dates = sorted_entries(&dir)?;
-    dates.retain(|p| p.is_dir());
+    let mut dates = Vec::new();
+    for p in sorted_entries(&dir)? {
+        if std::fs::metadata(&p)
+            .map_err(|e| StorageError::io(&p, e))?
+            .is_dir()
+        {
+            dates.push(p);
+        }
+    }
     for d in dates.iter().rev().take(2) {
         for seg_path in [
             PartitionPaths::new(d).segment,

@@ -39,6 +39,7 @@ use chronicle_protocol::{
     type_id, Body, BookSnapshot, Definition, FixedStr, Meta, Record, RecordView, HEADER_LEN,
     MAX_RECORD_LEN,
 };
+use chronicle_reader::body::Body as PartitionBody;
 use chronicle_reader::Partition;
 use chronicle_storage::segment::{ScanEnd, HEADER_LEN as SEGMENT_HEADER_LEN};
 use chronicle_storage::symbols::DimSymbol;
@@ -314,6 +315,11 @@ impl ReplaySource {
             return Err(e);
         }
         if let ScanEnd::TornTail { valid_end, reason } = end {
+            // Only a `book.q` still being appended can end torn: the tier manager archives
+            // none, so in a `book.q.zst` it is damage.
+            if !matches!(part.body, PartitionBody::Mapped(_)) {
+                return Err(part.body.corrupt(valid_end, reason).into());
+            }
             self.summary.torn_tail = Some(format!("at offset {valid_end}: {reason}"));
         }
         if handle.is_none() {

@@ -59,17 +59,26 @@ impl Manifest {
     }
 
     /// Appends entries `(token_id, file_name, snapshot bytes)` durably, with one write and
-    /// one fsync (creating the manifest with its header line if needed).
+    /// one fsync, under an exclusive lock of the file (shards share a day's manifest). An
+    /// empty file gets the header line first; a torn last line (a crash in the middle of an
+    /// append, never listed as complete) is cut back first, so that the new lines do not
+    /// weld onto it.
     pub fn append_all(path: &Path, entries: &[(u64, &str, &[u8])]) -> Result<(), StateError> {
         let dir = path.parent().expect("manifest has a parent");
         create_dir_durable(dir)?;
-        let new = !path.exists();
         let mut f = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .map_err(io(path))?;
-        let mut text = if new {
+        f.lock().map_err(io(path))?;
+        let len = f.metadata().map_err(io(path))?.len();
+        let whole = whole_lines_len(&f, len).map_err(io(path))?;
+        if whole < len {
+            f.set_len(whole).map_err(io(path))?;
+        }
+        let mut text = if whole == 0 {
             format!("{HEADER}\n")
         } else {
             String::new()
@@ -80,7 +89,7 @@ impl Manifest {
         }
         f.write_all(text.as_bytes()).map_err(io(path))?;
         f.sync_data().map_err(io(path))?;
-        if new {
+        if len == 0 {
             fsync_dir(dir)?;
         }
         Ok(())
@@ -126,6 +135,23 @@ impl Manifest {
     }
 }
 
+/// Bytes of `f` (of length `len`) up to the end of its last whole line: a line is at most
+/// a few hundred bytes, so the last newline is in the final 64 KiB or the file is damaged.
+fn whole_lines_len(f: &std::fs::File, len: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let start = len.saturating_sub(64 << 10);
+    let mut tail = vec![0u8; (len - start) as usize];
+    f.read_exact_at(&mut tail, start)?;
+    match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => Ok(start + i as u64 + 1),
+        None if start == 0 => Ok(0), // only a torn header: start again
+        None => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "no line end in the last 64 KiB: not a manifest",
+        )),
+    }
+}
+
 /// RFC 6962 Merkle tree hash over the entries' hashes (SHA-256 of nothing for none).
 pub fn merkle_root(hashes: &[[u8; 32]]) -> [u8; 32] {
     match hashes {
@@ -160,20 +186,26 @@ pub struct AuditReport {
     pub torn: bool,
 }
 
-/// Verifies a day: every snapshot file of that day matches the latest manifest entry for its
+/// Verifies a day: every snapshot file of that day matches a manifest entry for its
 /// name, and no snapshot of that day is missing from the manifest.
 pub fn audit(store: &SnapshotStore, date: time::Date) -> Result<AuditReport, StateError> {
     let path = Manifest::path_for(store.root(), date);
     let (entries, torn) = Manifest::read(&path)?;
-    let mut latest: BTreeMap<(u64, &str), &Entry> = BTreeMap::new();
+    // A name can be listed more than once (a second snapshot in the same millisecond
+    // replaces the first): the file must match one of its entries — the last one, unless a
+    // crash came between listing the new one and renaming it into place.
+    let mut listed: BTreeMap<(u64, &str), Vec<[u8; 32]>> = BTreeMap::new();
     for e in &entries {
-        latest.insert((e.token_id, e.file_name.as_str()), e);
+        listed
+            .entry((e.token_id, e.file_name.as_str()))
+            .or_default()
+            .push(e.sha256);
     }
     let (mut verified, mut pruned) = (0, 0);
-    for ((token, name), e) in &latest {
+    for ((token, name), hashes) in &listed {
         let file = store.token_dir(*token).join(name);
         match std::fs::read(&file) {
-            Ok(b) if sha256(&b) == e.sha256 => verified += 1,
+            Ok(b) if hashes.contains(&sha256(&b)) => verified += 1,
             Ok(_) => {
                 return Err(StateError::Manifest {
                     path: file,
@@ -202,7 +234,7 @@ pub fn audit(store: &SnapshotStore, date: time::Date) -> Result<AuditReport, Sta
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_owned();
-            if name.starts_with(&prefix) && !latest.contains_key(&(token, name.as_str())) {
+            if name.starts_with(&prefix) && !listed.contains_key(&(token, name.as_str())) {
                 return Err(StateError::Manifest {
                     path: snapshot,
                     line: 0,

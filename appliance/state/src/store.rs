@@ -17,6 +17,7 @@ use crate::{io, StateError};
 use chronicle_engine::SNAPSHOT_LEN;
 use chronicle_storage::fsutil::{create_dir_durable, sorted_entries, syncfs, write_temp};
 use chronicle_storage::utc;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -40,6 +41,9 @@ pub struct SnapshotStore {
     root: PathBuf,
     /// Snapshots kept per token; older ones are deleted after each write.
     retain: usize,
+    /// `root`, opened before the first write and kept open: `syncfs` through it reports
+    /// every writeback error since, even one another shard's sync saw first.
+    root_dir: OnceCell<File>,
 }
 
 /// `2024-08-08_23-59-00-250.snap` for a clock of 2024-08-08T23:59:00.250Z.
@@ -64,6 +68,7 @@ impl SnapshotStore {
         Self {
             root: data_dir.join(DIR),
             retain,
+            root_dir: OnceCell::new(),
         }
     }
 
@@ -109,6 +114,7 @@ impl SnapshotStore {
     }
 
     fn write_chunk(&self, batch: &[Pending]) -> Result<Vec<PathBuf>, StateError> {
+        let root = self.root_dir()?;
         let dirs: Vec<PathBuf> = batch.iter().map(|p| self.token_dir(p.token_id)).collect();
         let names: Vec<String> = batch.iter().map(|p| file_name(p.clock_ns)).collect();
         let mut temps = Vec::with_capacity(batch.len());
@@ -116,7 +122,7 @@ impl SnapshotStore {
             create_dir_durable(dir)?;
             temps.push(write_temp(&dir.join(name), &p.bytes)?.0);
         }
-        self.sync_batch(&temps)?;
+        self.sync_batch(root, &temps)?;
         // Listed before visible: a manifest per UTC day, one append each.
         let mut days: BTreeMap<PathBuf, Vec<(u64, &str, &[u8])>> = BTreeMap::new();
         for (p, name) in batch.iter().zip(&names) {
@@ -137,13 +143,13 @@ impl SnapshotStore {
             self.prune(dir)?;
         }
         // The renames and the deletions, durable together.
-        self.sync_batch(&dirs)?;
+        self.sync_batch(root, &dirs)?;
         Ok(paths)
     }
 
     /// Makes the files (or directories) at `paths` durable: one `syncfs` of the store's
     /// filesystem, and an `fsync` each for those on another one.
-    fn sync_batch(&self, paths: &[PathBuf]) -> Result<(), StateError> {
+    fn sync_batch(&self, root_dir: &File, paths: &[PathBuf]) -> Result<(), StateError> {
         let dev = |p: &Path| p.metadata().map(|m| m.dev()).map_err(io(p));
         let root = dev(&self.root)?;
         for p in paths {
@@ -151,7 +157,17 @@ impl SnapshotStore {
                 File::open(p).and_then(|f| f.sync_all()).map_err(io(p))?;
             }
         }
-        Ok(syncfs(&self.root)?)
+        Ok(syncfs(root_dir, &self.root)?)
+    }
+
+    /// The store's root, created and opened once.
+    fn root_dir(&self) -> Result<&File, StateError> {
+        if let Some(f) = self.root_dir.get() {
+            return Ok(f);
+        }
+        create_dir_durable(&self.root)?;
+        let f = File::open(&self.root).map_err(io(&self.root))?;
+        Ok(self.root_dir.get_or_init(|| f))
     }
 
     /// The token's snapshot files, newest first.

@@ -112,3 +112,41 @@ fn a_token_twice_in_a_batch_is_refused() {
     let store = SnapshotStore::new(dir.path(), 2);
     let _ = store.write_batch(&[pending(7, 1), pending(7, 2)]);
 }
+
+/// A crash in the middle of a manifest append leaves a torn last line: the next write cuts it
+/// back rather than weld its own lines onto it, and the day still audits. A manifest that a
+/// crash left empty gets its header line.
+#[test]
+fn a_torn_or_empty_manifest_is_repaired_by_the_next_write() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let store = SnapshotStore::new(dir.path(), 2);
+    store.write_batch(&[pending(1, 1)]).unwrap();
+    let date = utc::date_of(DAY);
+    let manifest = Manifest::path_for(store.root(), date);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&manifest)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"2 2024-08-08_00-01-00-000.snap 3f2a").unwrap();
+    drop(f);
+    assert!(
+        Manifest::read(&manifest).unwrap().1,
+        "the last line is torn"
+    );
+    store.write_batch(&[pending(2, 1)]).unwrap();
+    let (entries, torn) = Manifest::read(&manifest).unwrap();
+    assert!(!torn);
+    let tokens: Vec<u64> = entries.iter().map(|e| e.token_id).collect();
+    assert_eq!(tokens, [1, 2]);
+    assert_eq!(audit(&store, date).unwrap().verified, 2);
+
+    let next_day = Pending {
+        clock_ns: DAY + 86_400_000_000_000,
+        ..pending(3, 0)
+    };
+    let manifest = Manifest::path_for(store.root(), utc::date_of(next_day.clock_ns));
+    std::fs::write(&manifest, b"").unwrap();
+    store.write_batch(&[next_day]).unwrap();
+    let (entries, torn) = Manifest::read(&manifest).unwrap();
+    assert_eq!((entries.len(), torn), (1, false));
+}

@@ -38,15 +38,16 @@ pub fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
     Ok(out)
 }
 
-/// Makes everything written to the filesystem that holds `path` durable, data and metadata
-/// (`syncfs(2)`: one journal commit), and reports a writeback error that happened there since
-/// `path` was opened (Linux ≥ 5.8). For many small files at once, where an fsync each would be
-/// a journal commit each.
-pub fn syncfs(path: &Path) -> Result<(), StorageError> {
+/// Makes everything written to the filesystem that holds `dir` (an open file or directory
+/// there; `path` names it in errors) durable, data and metadata, with one journal commit
+/// (`syncfs(2)`): for many small files at once, where an fsync each is a commit each. It
+/// reports a writeback error on that filesystem since `dir` was opened, or since the last
+/// `syncfs` through `dir`, even one another process's sync saw first (Linux ≥ 5.8): keep
+/// `dir` open across the writes it covers.
+pub fn syncfs(dir: &File, path: &Path) -> Result<(), StorageError> {
     use std::os::fd::AsRawFd;
-    let f = File::open(path).map_err(io_at(path))?;
-    // SAFETY: syncfs on a descriptor we own for the duration of the call.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+    // SAFETY: syncfs on a descriptor that `dir` keeps open for the duration of the call.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
         return Err(io_at(path)(std::io::Error::last_os_error()));
     }
     Ok(())
