@@ -36,6 +36,7 @@ pub fn run(a: Args) -> CliResult {
         format: format_name.into(),
         file: Some(a.input.display().to_string()),
     };
+    let _lock = chronicle_storage::fsutil::lock_dir(&a.data_dir, "chronicle import")?;
     let mut sink = PartitionSink::new(&a.data_dir, source)?;
     match a.format {
         Format::BinanceCapture => {

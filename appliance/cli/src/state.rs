@@ -36,6 +36,7 @@ pub fn run(a: RunArgs) -> CliResult {
         )
         .into());
     }
+    let _lock = chronicle_storage::fsutil::lock_dir(&a.data_dir, "chronicle engine run")?;
     let store = SnapshotStore::new(&a.data_dir, a.retain);
     for (token, dirs) in tokens(&a.data_dir)? {
         let log = TokenLog::new(dirs);

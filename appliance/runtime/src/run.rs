@@ -25,6 +25,9 @@ pub struct RunSummary {
 /// `follow`; UDP input (or `follow`) runs until `stop` is set (SIGTERM).
 pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSummary, RuntimeError> {
     cfg.validate().map_err(RuntimeError::Config)?;
+    // One writer per data directory: a second appliance (or an import) into the same
+    // partitions would hand out the same tick ids twice.
+    let _lock = chronicle_storage::fsutil::lock_dir(&cfg.data_dir, "chronicle run")?;
     let started = Instant::now();
     let mut producers = Vec::new();
     let mut consumers = Vec::new();

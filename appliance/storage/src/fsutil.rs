@@ -13,6 +13,47 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
         .map_err(io_at(dir))
 }
 
+/// The file whose lock marks a data directory as in use by a writer.
+pub const LOCK_FILE: &str = "chronicle.lock";
+
+/// An exclusive hold on a data directory: one writer at a time (`chronicle run`, `import`,
+/// `engine run`), released when dropped or when the process dies.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Takes the data directory `dir` (created if missing) for `what`, a description written
+/// into the lock file; fails at once, naming the holder, if another process holds it.
+pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock, StorageError> {
+    create_dir_durable(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(io_at(&path))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(StorageError::Invalid {
+                path,
+                reason: format!(
+                    "the data directory is in use by another writer ({}); one at a time",
+                    holder.trim()
+                ),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(StorageError::io(&path, e)),
+    }
+    file.set_len(0).map_err(io_at(&path))?;
+    writeln!(file, "pid {}: {what}", std::process::id()).map_err(io_at(&path))?;
+    Ok(DirLock { _file: file })
+}
+
 /// Entries a directory listing may hold before [`sorted_entries`] refuses it.
 pub const MAX_DIR_ENTRIES: usize = 10_000_000;
 
