@@ -15,7 +15,7 @@
 use crate::audit::Manifest;
 use crate::{io, StateError};
 use chronicle_engine::SNAPSHOT_LEN;
-use chronicle_storage::fsutil::{create_dir_durable, sorted_entries, syncfs, write_temp};
+use chronicle_storage::fsutil::{create_dir_durable, is_temp, sorted_entries, syncfs, write_temp};
 use chronicle_storage::utc;
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -151,7 +151,7 @@ impl SnapshotStore {
     /// filesystem, and an `fsync` each for those on another one.
     fn sync_batch(&self, root_dir: &File, paths: &[PathBuf]) -> Result<(), StateError> {
         let dev = |p: &Path| p.metadata().map(|m| m.dev()).map_err(io(p));
-        let root = dev(&self.root)?;
+        let root = root_dir.metadata().map_err(io(&self.root))?.dev();
         for p in paths {
             if dev(p)? != root {
                 File::open(p).and_then(|f| f.sync_all()).map_err(io(p))?;
@@ -202,13 +202,6 @@ fn snapshots_in(dir: &Path) -> Result<Vec<PathBuf>, StateError> {
 
 fn is_snapshot(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == EXTENSION) && !is_temp(p)
-}
-
-/// Leftovers of an interrupted write (`.{name}.tmp`, `fsutil::write_temp`).
-fn is_temp(p: &Path) -> bool {
-    p.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
 }
 
 #[cfg(test)]

@@ -100,7 +100,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let (tmp, f) = write_temp(path, bytes)?;
     f.sync_all().map_err(io_at(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_at(path))?;
-    fsync_dir(path.parent().unwrap_or(Path::new(".")))
+    fsync_dir(parent_dir(path))
+}
+
+/// The directory holding `path`: `.` for a bare relative name, whose parent is `""`.
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Whether `path` is a temporary of [`write_temp`] (`.{name}.tmp`): a leftover, once no
+/// write is in flight.
+pub fn is_temp(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"))
 }
 
 /// Writes `bytes` to the temporary sibling of `path`, `.{name}.tmp` (replacing a leftover),
@@ -123,15 +138,11 @@ pub fn write_temp(path: &Path, bytes: &[u8]) -> Result<(PathBuf, File), StorageE
 
 /// Creates `dir` and its missing parents, fsyncing each parent that gained an entry.
 pub fn create_dir_durable(dir: &Path) -> Result<(), StorageError> {
-    // The parent of a relative path with one component (`data`) is `""`: the current
-    // directory, which exists.
+    // `""` (the parent a bare relative name reports) is the current directory.
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let parent = parent_dir(dir);
     create_dir_durable(parent)?;
     match std::fs::create_dir(dir) {
         Ok(()) => {}
