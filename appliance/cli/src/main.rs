@@ -64,6 +64,7 @@ fn main() -> ExitCode {
     // Output piped into `head` ends quietly, as for any Unix tool, instead of a panic.
     // SAFETY: restoring the default disposition of one signal before any thread starts.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    chronicle_runtime::fail_points_from_env();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),

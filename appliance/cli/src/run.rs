@@ -162,6 +162,6 @@ fn input_name(i: &Input) -> String {
     match i {
         Input::Synthetic { seed, seconds } => format!("synthetic feed (seed {seed}, {seconds} s)"),
         Input::Capture { path, format, .. } => format!("{format} capture {}", path.display()),
-        Input::Udp { bind } => format!("UDP feed on {bind}"),
+        Input::Udp { bind, .. } => format!("UDP feed on {bind}"),
     }
 }

@@ -46,6 +46,7 @@ pub fn run(a: RunArgs) -> CliResult {
             token,
             Some(Cadence {
                 every_ns: a.every_ms * 1_000_000,
+                at_end: true,
             }),
         )?;
         println!(

@@ -1,9 +1,12 @@
 //! `chronicle run` end to end: a replayed capture written by the appliance equals the
 //! importer's output record for record; SIGKILL at random moments then a rerun loses and
 //! duplicates nothing and ends in the same engine state; segments are written with O_DIRECT.
+//! Snapshot points depend only on the input: two runs, `import` + `engine run`, and a run
+//! killed and rerun write the same snapshot names and bytes and the same audit roots.
 
 mod common;
 use common::*;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,6 +42,54 @@ fn newest_snapshot(data: &Path) -> Vec<u8> {
     std::fs::read(names.last().expect("a snapshot")).unwrap()
 }
 
+/// Every engine snapshot of a data directory: its path under `snapshots/` and its bytes.
+fn snapshots(data: &Path) -> BTreeMap<String, Vec<u8>> {
+    let root = data.join("snapshots");
+    let mut out = BTreeMap::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "snap") {
+                let name = p.strip_prefix(&root).unwrap().display().to_string();
+                out.insert(name, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// `chronicle audit`'s Merkle root of each day that has snapshots.
+fn audit_roots(data: &Path, days: &[&str]) -> Vec<String> {
+    days.iter()
+        .map(|d| {
+            let out = chronicle_ok(&["audit", data.to_str().unwrap(), "--date", d]);
+            out.lines()
+                .find(|l| l.starts_with("merkle_root "))
+                .unwrap_or_else(|| panic!("no root for {d}: {out}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The same snapshots, byte for byte, and the same audit roots.
+fn assert_same_snapshots(a: &Path, b: &Path, days: &[&str], what: &str) {
+    let (sa, sb) = (snapshots(a), snapshots(b));
+    assert!(
+        sa.len() > days.len(),
+        "{what}: snapshots at their points: {sa:?}"
+    );
+    assert_eq!(
+        sa.keys().collect::<Vec<_>>(),
+        sb.keys().collect::<Vec<_>>(),
+        "{what}: snapshot names"
+    );
+    assert!(sa == sb, "{what}: snapshot bytes differ");
+    assert_eq!(audit_roots(a, days), audit_roots(b, days), "{what}");
+}
+
 #[test]
 fn run_equals_import_and_uses_o_direct() {
     let Some(capture) = shared_data(CAPTURE) else {
@@ -72,6 +123,39 @@ fn run_equals_import_and_uses_o_direct() {
     }
     // O_DIRECT writes leave no padding after close: the file ends at its last frame.
     chronicle_ok(&["verify", ran.to_str().unwrap()]);
+
+    // Snapshot points are set by exchange time: a second run, and the import's engine run,
+    // write the same files.
+    let again = dir.path().join("again");
+    chronicle_ok(&run_args(&capture, &again));
+    assert_same_snapshots(&ran, &again, &DAYS, "run twice");
+    chronicle_ok(&["engine", "run", "--data-dir", imported.to_str().unwrap()]);
+    assert_same_snapshots(&ran, &imported, &DAYS, "run against import + engine run");
+}
+
+#[test]
+fn synthetic_runs_write_the_same_snapshots() {
+    let dir = scratch();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        chronicle_ok(&[
+            "run",
+            "--seconds",
+            "200",
+            "--no-metrics",
+            "--data-dir",
+            d.to_str().unwrap(),
+        ]);
+    }
+    let day = snapshots(&a)
+        .values()
+        .next()
+        .map(|b| {
+            let clock = u64::from_le_bytes(b[16..24].try_into().unwrap());
+            chronicle_storage::utc::iso_date(chronicle_storage::utc::date_of(clock))
+        })
+        .expect("snapshots");
+    assert_same_snapshots(&a, &b, &[day.as_str()], "synthetic run twice");
 }
 
 #[test]
@@ -113,4 +197,5 @@ fn sigkill_during_runs_then_rerun_loses_and_duplicates_nothing() {
         newest_snapshot(&reference),
         "engine state equals the uninterrupted run's"
     );
+    assert_same_snapshots(&reference, &crashed, &DAYS, "killed and rerun");
 }

@@ -7,7 +7,7 @@
 //! most updates land, so inserts and removals move few bytes. Past the capacity the worst
 //! level is dropped and counted (the far tail of a deep book, not the touch).
 
-use chronicle_protocol::{Body, BookSnapshot, GapReason, Level, LevelUpdate, Side};
+use chronicle_protocol::{Body, BookSnapshot, Level, LevelUpdate, Side};
 
 /// "`a` is a better price than `b`" for one side.
 type Better = fn(i64, i64) -> bool;
@@ -96,7 +96,9 @@ impl Book {
                 self.set(*side, *price, *quantity);
                 self.update_id = *last_update_id;
             }
-            Body::Gap(g) if g.reason == GapReason::SequenceBreak => self.synced = false,
+            // Whatever was lost (a venue sequence break, a dropped datagram, a full ring) may
+            // have been a level update: the book is unknown until the next snapshot.
+            Body::Gap(_) => self.synced = false,
             _ => {}
         }
     }

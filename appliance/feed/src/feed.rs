@@ -25,6 +25,7 @@ use hdrhistogram::Histogram;
 
 use crate::clock::monotonic_ns;
 use crate::ring::{Producer, PushError, Pushed};
+use crate::socket::{self, BatchReceiver, ReceiveBuffer, DEFAULT_RECV_BUFFER_BYTES};
 
 /// `b"CHFD"` read as a little-endian u32.
 pub const DATAGRAM_MAGIC: u32 = u32::from_le_bytes(*b"CHFD");
@@ -83,10 +84,15 @@ pub struct FeedStats {
     pub malformed_trailing: u64,
     /// Datagrams whose sequence was behind the expected one (duplicates, late arrivals).
     pub stale: u64,
-    /// Datagrams missing according to sequence numbers.
+    /// Datagrams missing according to sequence numbers (kernel drops and upstream loss).
     pub lost_datagrams: u64,
-    /// Sequence jumps, each announced to every shard by a `FeedLoss` gap.
+    /// Of those, the ones lost before this box's socket (on the wire, upstream).
+    pub upstream_lost_datagrams: u64,
+    /// Sequence jumps, each announced to every shard by a `KernelDrop` and/or `FeedLoss` gap.
     pub feed_gaps: u64,
+    /// Datagrams the kernel dropped because the socket's receive buffer was full
+    /// (`SO_RXQ_OVFL`), whatever they carried.
+    pub kernel_drops: u64,
 }
 
 impl FeedStats {
@@ -137,9 +143,19 @@ impl FeedStats {
                 self.lost_datagrams,
             ),
             one(
+                "chronicle_feed_upstream_lost_datagrams_total",
+                "Datagrams missing by sequence that the kernel did not drop (lost upstream).",
+                self.upstream_lost_datagrams,
+            ),
+            one(
                 "chronicle_feed_loss_gaps_total",
-                "Sequence jumps, each announced to every shard by a feed_loss gap.",
+                "Sequence jumps, each announced to every shard by kernel_drop/feed_loss gaps.",
                 self.feed_gaps,
+            ),
+            one(
+                "chronicle_feed_kernel_drops_total",
+                "Datagrams the kernel dropped because the socket's receive buffer was full.",
+                self.kernel_drops,
             ),
         ]
     }
@@ -168,6 +184,8 @@ pub enum ConfigError {
     DuplicateToken(u32),
     #[error("{rings} rings for a map of {shards} shards")]
     RingCount { rings: usize, shards: usize },
+    #[error("feed socket: {0}")]
+    Socket(String),
 }
 
 impl ShardMap {
@@ -354,7 +372,13 @@ pub enum Forwarded {
 struct Router {
     rings: Vec<Producer>,
     map: ShardMap,
-    expected: Option<u64>,
+    /// The sequence the next datagram should carry; a sender numbers from 0, so whatever came
+    /// before the first datagram received is lost to this run.
+    expected: u64,
+    /// The socket's cumulative kernel drop count as of the last datagram read.
+    kernel_seen: u32,
+    /// Kernel drops not yet matched to a sequence jump.
+    kernel_pending: u64,
     stats: FeedStats,
     /// Per shard: receive → ring publication of its records, ns, since the last hand-off.
     receive_to_publish: Vec<Histogram<u64>>,
@@ -363,9 +387,16 @@ struct Router {
 }
 
 impl Router {
-    /// `received_ns`: when the datagram was received (`CLOCK_MONOTONIC`).
-    fn handle(&mut self, d: &[u8], received_ns: u64) -> Result<Forwarded, DatagramError> {
+    /// `received_ns`: when the datagram was received (`CLOCK_MONOTONIC`); `kernel_drops`: the
+    /// socket's cumulative drop count when it was queued (`SO_RXQ_OVFL`).
+    fn handle(
+        &mut self,
+        d: &[u8],
+        received_ns: u64,
+        kernel_drops: u32,
+    ) -> Result<Forwarded, DatagramError> {
         self.stats.datagrams += 1;
+        self.kernel_count(kernel_drops);
         let (sequence, count) = match validate_datagram(d) {
             Ok(v) => v,
             Err(e) => {
@@ -375,23 +406,23 @@ impl Router {
         };
         // A malformed datagram does not advance `expected`: the next valid one then shows a
         // jump, so whatever the malformed one carried is announced as lost.
-        let mut lost_gap = false;
-        if let Some(expected) = self.expected {
-            if sequence < expected {
-                self.stats.stale += 1;
-                return Ok(Forwarded::Stale);
-            }
-            if sequence > expected {
-                let first = RecordView::parse(&d[DATAGRAM_HEADER_LEN..])
-                    .map(|v| v.meta)
-                    .unwrap_or_default();
-                self.feed_loss(expected, sequence, first);
-                lost_gap = true;
-            }
+        if sequence < self.expected {
+            self.stats.stale += 1;
+            return Ok(Forwarded::Stale);
         }
-        self.expected = Some(sequence.saturating_add(1));
+        let lost_gap = sequence > self.expected;
+        if lost_gap {
+            let first = RecordView::parse(&d[DATAGRAM_HEADER_LEN..])
+                .map(|v| v.meta)
+                .unwrap_or_default();
+            self.announce_loss(self.expected, sequence, first);
+        }
+        // Drops the kernel counted beyond the jump were datagrams that carried no sequence
+        // of this stream (malformed, stale): counted, not announced.
+        self.kernel_pending = 0;
+        self.expected = sequence.saturating_add(1);
 
-        // A feed-loss gap was staged on every shard: publish them all.
+        // Loss gaps were staged on every shard: publish them all.
         let mut touched = if lost_gap {
             u64::MAX >> (64 - self.rings.len())
         } else {
@@ -439,29 +470,54 @@ impl Router {
         }
     }
 
-    /// Every shard gets the `FeedLoss` gap: a lost datagram may have carried any token.
-    fn feed_loss(&mut self, expected: u64, received: u64, at: Meta) {
-        self.stats.lost_datagrams += received - expected;
+    /// Takes the socket's cumulative kernel drop count (from a datagram, or read while idle):
+    /// what it grew by since the last count was dropped. A datagram queued before an idle
+    /// read carries an older count, which is not a step back.
+    fn kernel_count(&mut self, cumulative: u32) {
+        let grew = cumulative.wrapping_sub(self.kernel_seen);
+        if grew == 0 || grew > u32::MAX / 2 {
+            return;
+        }
+        self.kernel_seen = cumulative;
+        self.stats.kernel_drops += grew as u64;
+        self.kernel_pending += grew as u64;
+    }
+
+    /// Datagrams `expected..received` are missing. Every shard gets the gap markers (a lost
+    /// datagram may have carried any token): `KernelDrop` for those the kernel dropped here,
+    /// `FeedLoss` for the rest (lost upstream); `lost` counts datagrams (records unknown).
+    fn announce_loss(&mut self, expected: u64, received: u64, at: Meta) {
+        let missing = received - expected;
+        let kernel = self.kernel_pending.min(missing);
+        self.stats.lost_datagrams += missing;
+        self.stats.upstream_lost_datagrams += missing - kernel;
         self.stats.feed_gaps += 1;
-        let gap = Record {
-            meta: Meta {
-                token_id: 0,
-                global_tick_id: 0,
-                ..at
-            },
-            body: Body::Gap(Gap {
-                reason: GapReason::FeedLoss,
-                expected,
-                received,
-                // Records lost: unknown (only datagrams are numbered).
-                lost: 0,
-            }),
-        };
-        let mut buf = [0u8; 64];
-        let n = gap.encode(&mut buf).expect("a gap record fits 64 bytes");
-        for ring in &mut self.rings {
-            // A full ring drops it like any record, and its own overrun gap covers it.
-            let _ = ring.stage(&buf[..n]);
+        for (reason, lost) in [
+            (GapReason::KernelDrop, kernel),
+            (GapReason::FeedLoss, missing - kernel),
+        ] {
+            if lost == 0 {
+                continue;
+            }
+            let gap = Record {
+                meta: Meta {
+                    token_id: 0,
+                    global_tick_id: 0,
+                    ..at
+                },
+                body: Body::Gap(Gap {
+                    reason,
+                    expected,
+                    received,
+                    lost,
+                }),
+            };
+            let mut buf = [0u8; 64];
+            let n = gap.encode(&mut buf).expect("a gap record fits 64 bytes");
+            for ring in &mut self.rings {
+                // A full ring drops it like any record, and its own overrun gap covers it.
+                let _ = ring.stage(&buf[..n]);
+            }
         }
     }
 
@@ -488,18 +544,33 @@ impl Router {
 /// Receives feed datagrams on a UDP socket and writes their records into the shard rings.
 pub struct FeedHandler {
     socket: UdpSocket,
-    buf: Box<[u8]>,
+    receiver: BatchReceiver,
+    receive_buffer: ReceiveBuffer,
+    /// The kernel's drop count was read since the last datagram.
+    idle_counted: bool,
     router: Router,
     /// Where and when the next hand-off goes (`report_to`).
     reporter: Option<(Reporter, u64)>,
 }
 
 impl FeedHandler {
-    /// `rings[i]` is shard `i`'s producer; `map` must have as many shards.
+    /// `rings[i]` is shard `i`'s producer; `map` must have as many shards. The socket gets
+    /// the default receive buffer ([`DEFAULT_RECV_BUFFER_BYTES`]).
     pub fn new(
         socket: UdpSocket,
         rings: Vec<Producer>,
         map: ShardMap,
+    ) -> Result<Self, ConfigError> {
+        Self::with_receive_buffer(socket, rings, map, DEFAULT_RECV_BUFFER_BYTES)
+    }
+
+    /// As [`FeedHandler::new`], asking for a receive buffer of `recv_buffer_bytes` (0: the
+    /// kernel's default); see [`crate::socket::prepare`].
+    pub fn with_receive_buffer(
+        socket: UdpSocket,
+        rings: Vec<Producer>,
+        map: ShardMap,
+        recv_buffer_bytes: usize,
     ) -> Result<Self, ConfigError> {
         if rings.len() != map.shards() {
             return Err(ConfigError::RingCount {
@@ -507,20 +578,30 @@ impl FeedHandler {
                 shards: map.shards(),
             });
         }
+        let receive_buffer = socket::prepare(&socket, recv_buffer_bytes)
+            .map_err(|e| ConfigError::Socket(e.to_string()))?;
         Ok(Self {
             socket,
-            // One byte more than the largest UDP payload, so a datagram can never be cut.
-            buf: vec![0u8; MAX_DATAGRAM_LEN + 1].into_boxed_slice(),
+            receiver: BatchReceiver::new(),
+            receive_buffer,
+            idle_counted: false,
             router: Router {
                 receive_to_publish: rings.iter().map(|_| stage_histogram()).collect(),
                 routed: [0; MAX_SHARDS],
                 rings,
                 map,
-                expected: None,
+                expected: 0,
+                kernel_seen: 0,
+                kernel_pending: 0,
                 stats: FeedStats::default(),
             },
             reporter: None,
         })
+    }
+
+    /// The receive buffer asked for and granted.
+    pub fn receive_buffer(&self) -> ReceiveBuffer {
+        self.receive_buffer
     }
 
     /// Hands the handler's histograms and counters to the metrics thread every
@@ -556,6 +637,12 @@ impl FeedHandler {
         reporter.send_feed(FeedSnapshot {
             stages,
             counters: self.router.stats.counter_values(),
+            gauges: vec![CounterValue {
+                name: "chronicle_feed_receive_buffer_bytes",
+                help: "The feed socket's receive buffer as the kernel granted it (SO_RCVBUF).",
+                labels: Vec::new(),
+                value: self.receive_buffer.granted as u64,
+            }],
         });
         *next = monotonic_ns() + REPORT_EVERY.as_nanos() as u64;
     }
@@ -573,20 +660,28 @@ impl FeedHandler {
     }
 
     /// Validates and routes one datagram received now (what `poll` does with each received
-    /// one).
+    /// one), as if the kernel had dropped nothing.
     pub fn handle_datagram(&mut self, datagram: &[u8]) -> Result<Forwarded, DatagramError> {
-        self.router.handle(datagram, monotonic_ns())
+        let seen = self.router.kernel_seen;
+        self.router.handle(datagram, monotonic_ns(), seen)
     }
 
-    /// Receives and handles one datagram, honouring the socket's blocking mode and timeout.
-    /// `Ok(false)` if nothing arrived (timeout or would-block).
+    /// Receives and handles what is queued, up to [`crate::socket::RECV_BATCH`] datagrams, honouring the
+    /// socket's blocking mode and timeout. `Ok(false)` if nothing arrived (timeout or
+    /// would-block).
     pub fn poll(&mut self) -> io::Result<bool> {
-        match self.socket.recv(&mut self.buf) {
+        fail::fail_point!("feed::poll");
+        match self.receiver.recv(&self.socket) {
             Ok(n) => {
+                self.idle_counted = false;
+                // One clock read per batch: the datagrams were all queued by now.
                 let received_ns = monotonic_ns();
-                // Malformed datagrams are counted in the stats; nothing more to do here.
-                let _ = self.router.handle(&self.buf[..n], received_ns);
-                Ok(true)
+                for i in 0..n {
+                    let r = self.receiver.get(i);
+                    // Malformed datagrams are counted in the stats; nothing more to do here.
+                    let _ = self.router.handle(r.datagram, received_ns, r.kernel_drops);
+                }
+                Ok(n > 0)
             }
             Err(e)
                 if matches!(
@@ -594,6 +689,14 @@ impl FeedHandler {
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) =>
             {
+                // Once per idle spell: drops after the last datagram are counted now rather
+                // than when the next datagram shows them (its gap marks them then).
+                if !self.idle_counted {
+                    self.idle_counted = true;
+                    if let Ok(drops) = socket::kernel_drops_now(&self.socket) {
+                        self.router.kernel_count(drops);
+                    }
+                }
                 self.router.flush_gaps();
                 Ok(false)
             }

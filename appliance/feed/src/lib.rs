@@ -7,6 +7,7 @@
 //!   ([`mem_ring`]) and model-checked with loom (`tests/loom.rs`).
 //! - [`feed`]: the UDP feed handler, which validates datagrams of protocol records and routes
 //!   each record to its shard's ring.
+//! - [`socket`]: the feed socket: receive buffer, batched reads, the kernel's drop count.
 //!
 //! Overrun policy: the producer never blocks. A record that does not fit is dropped and
 //! counted, and the consumer finds a `gap` record (`GapReason::RingOverrun`) exactly where the
@@ -27,6 +28,8 @@ pub mod feed;
 pub mod shm;
 #[cfg(not(loom))]
 mod sigbus;
+#[cfg(not(loom))]
+pub mod socket;
 
 #[doc(hidden)]
 pub use ring::mem_ring_at;

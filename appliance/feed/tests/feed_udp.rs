@@ -358,6 +358,7 @@ fn sequence_jump_puts_a_feed_loss_gap_on_every_shard() {
     let mut rig = rig(3, ShardMap::modulo(3).unwrap());
     let mut feed = rig.feed.take().unwrap();
     let r = |n: u64| trade((n % 3) as u32, n);
+    // A sender numbers from 0: 0..=9 were lost before the first datagram that came.
     assert_eq!(
         feed.handle_datagram(&datagram(10, &[r(0), r(1), r(2)]))
             .unwrap(),
@@ -386,7 +387,12 @@ fn sequence_jump_puts_a_feed_loss_gap_on_every_shard() {
     let s = feed.stats();
     assert_eq!(
         (s.lost_datagrams, s.feed_gaps, s.stale, s.malformed),
-        (3, 2, 2, 1)
+        (13, 3, 2, 1)
+    );
+    assert_eq!(
+        (s.upstream_lost_datagrams, s.kernel_drops),
+        (13, 0),
+        "nothing here went through a socket"
     );
     for (shard, c) in rig.consumers.iter_mut().enumerate() {
         let recs = drain(c);
@@ -398,6 +404,7 @@ fn sequence_jump_puts_a_feed_loss_gap_on_every_shard() {
                 Some(g) => {
                     assert_eq!(g.reason, GapReason::FeedLoss);
                     assert_eq!(v.meta.token_id, 0);
+                    assert_eq!(g.lost, g.received - g.expected, "datagrams lost");
                     gaps.push((g.expected, g.received, ticks.len()));
                 }
                 None => ticks.push(v.meta.global_tick_id),
@@ -415,7 +422,7 @@ fn sequence_jump_puts_a_feed_loss_gap_on_every_shard() {
         assert_eq!(ticks, want, "shard {shard}");
         assert_eq!(
             gaps,
-            vec![(11, 13, first_gap_at), (14, 15, second_gap_at)],
+            vec![(0, 10, 0), (11, 13, first_gap_at), (14, 15, second_gap_at)],
             "shard {shard}"
         );
     }

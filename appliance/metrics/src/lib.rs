@@ -67,8 +67,14 @@ pub struct ShardCounters {
     pub records: u64,
     /// Bytes made durable by O_DIRECT flushes (block-aligned writes, tail rewrites included).
     pub durable_bytes: u64,
-    /// Records the ring's producer dropped on overrun (read from the ring header).
-    pub ring_drops: u64,
+    /// Records of a token that came before its declaration: held, then refined once it came.
+    pub undeclared_held: u64,
+    /// Records of undeclared tokens dropped because the hold was full (marked by a gap in
+    /// the token's log once it is declared).
+    pub undeclared_dropped: u64,
+    /// Declarations the shard could not resolve (no `dim_symbol` row): the token's records
+    /// are held until a later declaration resolves.
+    pub declaration_failures: u64,
     /// Ring-overrun gap markers the shard received.
     pub ring_gaps: u64,
     /// Gap markers of any reason the shard received (ring overrun, feed loss, ...).
@@ -108,6 +114,8 @@ pub struct FeedSnapshot {
     /// `(shard, stage, histogram in ns)`.
     pub stages: Vec<(usize, &'static str, Histogram<u64>)>,
     pub counters: Vec<CounterValue>,
+    /// Values that are levels, not totals (the socket's receive buffer): exported as gauges.
+    pub gauges: Vec<CounterValue>,
 }
 
 /// What travels from the recording threads to the metrics thread.
@@ -176,8 +184,8 @@ struct State {
     rings: Vec<RingWatch>,
     snapshots: u64,
     shared: Vec<SharedCounter>,
-    /// The feed handler's counters and when they came (None: no feed hand-off yet).
-    feed: Option<(Vec<CounterValue>, Instant)>,
+    /// The feed handler's counters, gauges and when they came (None: no feed hand-off yet).
+    feed: Option<(Vec<CounterValue>, Vec<CounterValue>, Instant)>,
 }
 
 impl State {
@@ -191,7 +199,7 @@ impl State {
                 }
             }
             Handoff::Feed(f) => {
-                self.feed = Some((f.counters, now));
+                self.feed = Some((f.counters, f.gauges, now));
                 for (shard, stage, h) in f.stages {
                     self.merge_stage(shard, stage, h, now);
                 }
@@ -316,7 +324,7 @@ impl State {
         ));
         // Counters.
         type Get = fn(&ShardCounters) -> u64;
-        let counters: [(&str, &str, Get); 13] = [
+        let counters: [(&str, &str, Get); 15] = [
             (
                 "chronicle_events_total",
                 "Events taken from the rings.",
@@ -333,9 +341,19 @@ impl State {
                 |c| c.durable_bytes,
             ),
             (
-                "chronicle_ring_drops_total",
-                "Records dropped by a full ring (producer count).",
-                |c| c.ring_drops,
+                "chronicle_undeclared_records_total",
+                "Records that came before their token's declaration (held until it came).",
+                |c| c.undeclared_held,
+            ),
+            (
+                "chronicle_undeclared_dropped_total",
+                "Records of undeclared tokens dropped because the hold was full (marked by a gap).",
+                |c| c.undeclared_dropped,
+            ),
+            (
+                "chronicle_declaration_failures_total",
+                "Declarations the shard could not resolve in dim_symbol (records held meanwhile).",
+                |c| c.declaration_failures,
             ),
             (
                 "chronicle_ring_gaps_total",
@@ -412,17 +430,30 @@ impl State {
                 })
                 .collect(),
         ));
-        // Ring fill, read from the shared header now.
+        // Ring fill and drops, read from the shared header now: a shard that stopped reading
+        // (or died) still shows its ring filling and its producer dropping.
         let mut fill = Vec::new();
         let mut ratio = Vec::new();
+        let mut drops = Vec::new();
         for r in &self.rings {
-            if let Some((used, capacity)) = ring_fill(&r.path) {
+            if let Some(h) = ring_header(&r.path) {
                 let l = [("shard", r.shard.to_string())];
                 let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                fill.push(gauge(&l, used as f64));
-                ratio.push(gauge(&l, used as f64 / capacity as f64));
+                fill.push(gauge(&l, h.used as f64));
+                ratio.push(gauge(&l, h.used as f64 / h.capacity as f64));
+                let mut m = Metric::from_label(labels(&l));
+                let mut v = Counter::default();
+                v.set_value(h.dropped as f64);
+                m.set_counter(v);
+                drops.push(m);
             }
         }
+        out.push(family(
+            "chronicle_ring_drops_total",
+            "Records dropped by a full ring (the producer's count, read from the ring header).",
+            MetricType::COUNTER,
+            drops,
+        ));
         out.push(family(
             "chronicle_ring_fill_bytes",
             "Bytes published to the ring and not yet released by its shard (consumer lag).",
@@ -458,7 +489,7 @@ impl State {
                 labels: c.labels.clone(),
                 value: (c.read)(),
             })
-            .chain(self.feed.iter().flat_map(|(v, _)| v.iter().cloned()))
+            .chain(self.feed.iter().flat_map(|(v, _, _)| v.iter().cloned()))
             .collect();
         let mut names: Vec<(&str, &str)> = Vec::new();
         for c in &values {
@@ -480,7 +511,15 @@ impl State {
                 .collect();
             out.push(family(name, help, MetricType::COUNTER, metrics));
         }
-        if let Some((_, at)) = &self.feed {
+        if let Some((_, gauges, at)) = &self.feed {
+            for g in gauges {
+                out.push(family(
+                    g.name,
+                    g.help,
+                    MetricType::GAUGE,
+                    vec![gauge(&g.labels, g.value as f64)],
+                ));
+            }
             out.push(family(
                 "chronicle_feed_report_age_seconds",
                 "Time since the feed handler's last hand-off: a stuck feed thread grows this.",
@@ -493,8 +532,17 @@ impl State {
     }
 }
 
-/// `head - tail` and capacity from a ring file's header (None if unreadable or invalid).
-fn ring_fill(path: &std::path::Path) -> Option<(u64, u64)> {
+/// What the metrics thread reads from a ring file's header.
+struct RingHeader {
+    /// `head - tail`: published and not yet released.
+    used: u64,
+    capacity: u64,
+    /// Records the producer dropped on overrun since the ring was created.
+    dropped: u64,
+}
+
+/// A ring's header words (`docs/formats/ring.md`); None if unreadable or invalid.
+fn ring_header(path: &std::path::Path) -> Option<RingHeader> {
     use std::os::unix::fs::FileExt;
     let f = std::fs::File::open(path).ok()?;
     let word = |off: u64| -> Option<u64> {
@@ -502,11 +550,15 @@ fn ring_fill(path: &std::path::Path) -> Option<(u64, u64)> {
         f.read_exact_at(&mut b, off).ok()?;
         Some(u64::from_le_bytes(b))
     };
-    let (capacity, head, tail) = (word(24)?, word(128)?, word(256)?);
+    let (capacity, head, dropped, tail) = (word(24)?, word(128)?, word(136)?, word(256)?);
     if capacity == 0 || tail > head || head - tail > capacity {
         return None;
     }
-    Some((head - tail, capacity))
+    Some(RingHeader {
+        used: head - tail,
+        capacity,
+        dropped,
+    })
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {

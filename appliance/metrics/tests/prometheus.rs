@@ -158,6 +158,7 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
         data_dir: tmp.path().join("data"),
         input: Input::Udp {
             bind: feed.to_string(),
+            recv_buffer_bytes: 8 << 20,
         },
         ..Config::default()
     };

@@ -314,8 +314,10 @@ pub enum GapReason {
     SequenceBreak = 1,
     /// A Zone 1 ring was full and the feed dropped records rather than block.
     RingOverrun = 2,
-    /// Transport loss (datagram sequence jump) before normalization.
+    /// Transport loss (datagram sequence jump) before normalization, upstream of this box.
     FeedLoss = 3,
+    /// The receiving socket's buffer overflowed: the kernel dropped the datagrams.
+    KernelDrop = 4,
 }
 
 impl GapReason {
@@ -324,6 +326,7 @@ impl GapReason {
             1 => Ok(Self::SequenceBreak),
             2 => Ok(Self::RingOverrun),
             3 => Ok(Self::FeedLoss),
+            4 => Ok(Self::KernelDrop),
             v => Err(DecodeError::BadField {
                 field: "gap.reason",
                 value: v as u64,
@@ -336,6 +339,7 @@ impl GapReason {
             Self::SequenceBreak => "sequence_break",
             Self::RingOverrun => "ring_overrun",
             Self::FeedLoss => "feed_loss",
+            Self::KernelDrop => "kernel_drop",
         }
     }
 }

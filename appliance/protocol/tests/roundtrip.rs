@@ -68,7 +68,8 @@ fn fixed_body() -> impl Strategy<Value = Body<'static>> {
             prop_oneof![
                 Just(GapReason::SequenceBreak),
                 Just(GapReason::RingOverrun),
-                Just(GapReason::FeedLoss)
+                Just(GapReason::FeedLoss),
+                Just(GapReason::KernelDrop)
             ],
             any::<(u64, u64, u64)>()
         )

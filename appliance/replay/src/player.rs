@@ -289,6 +289,9 @@ fn for_each_bit(mut mask: u64, mut f: impl FnMut(usize)) {
 /// Bytes of datagrams a UDP target prepares ahead of their due times; a message larger than
 /// that is sent in parts.
 const MAX_STAGED_DATAGRAM_BYTES: usize = 8 << 20;
+/// How often a UDP target sends every declaration again: a receiver that lost one (a dropped
+/// datagram, a daemon started after the sender) learns the token within this time.
+pub const REDECLARE_EVERY: Duration = Duration::from_secs(1);
 
 /// Feed datagrams (`chronicle_feed::DatagramWriter`: a 16-byte header with a sequence number
 /// that grows by one per datagram, then whole records) to one UDP address. A message's
@@ -307,6 +310,9 @@ pub struct UdpTarget {
     spare: Vec<DatagramWriter>,
     max_datagram: usize,
     sequence: u64,
+    /// Every declaration sent, by token (the newest), and when they all go again.
+    declarations: Vec<(u32, Vec<u8>)>,
+    next_redeclare_ns: u64,
     datagrams: u64,
     dropped: u64,
     send_errors: u64,
@@ -339,6 +345,8 @@ impl UdpTarget {
             open: 0,
             spare: vec![first],
             sequence: 0,
+            declarations: Vec::new(),
+            next_redeclare_ns: 0,
             datagrams: 0,
             dropped: 0,
             send_errors: 0,
@@ -348,6 +356,42 @@ impl UdpTarget {
 
     pub fn datagrams(&self) -> u64 {
         self.datagrams
+    }
+
+    /// Sends a finished datagram, numbered even if the send fails: the receiver then sees
+    /// the loss as a jump.
+    fn send(&mut self, w: &mut DatagramWriter, visible: &mut dyn FnMut(u64, u64)) {
+        let records = w.count() as u64;
+        let t = monotonic_ns();
+        let datagram = w.finish(self.sequence);
+        self.sequence += 1;
+        self.datagrams += 1;
+        match self.socket.send(datagram) {
+            Ok(_) => visible(records, t),
+            Err(e) => {
+                self.send_errors += 1;
+                self.dropped += records;
+                self.last_error = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Sends every declaration again, one datagram each (not counted as stream records).
+    fn redeclare(&mut self) {
+        let mut w = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| DatagramWriter::with_limit(self.max_datagram));
+        let declarations = std::mem::take(&mut self.declarations);
+        for (_, record) in &declarations {
+            w.clear();
+            if w.push(record) {
+                self.send(&mut w, &mut |_, _| {});
+            }
+        }
+        self.declarations = declarations;
+        self.spare.push(w);
+        self.next_redeclare_ns = monotonic_ns() + REDECLARE_EVERY.as_nanos() as u64;
     }
 
     pub fn send_errors(&self) -> u64 {
@@ -394,25 +438,15 @@ impl Target for UdpTarget {
             .messages
             .pop_front()
             .expect("the player publishes closed messages only");
+        if !self.declarations.is_empty() && monotonic_ns() >= self.next_redeclare_ns {
+            self.redeclare();
+        }
         for _ in 0..n {
             let mut w = self
                 .staged
                 .pop_front()
                 .expect("a message's datagrams are staged");
-            let records = w.count() as u64;
-            let t = monotonic_ns();
-            let datagram = w.finish(self.sequence);
-            // Numbered even if the send fails: the receiver then sees the loss as a jump.
-            self.sequence += 1;
-            self.datagrams += 1;
-            match self.socket.send(datagram) {
-                Ok(_) => visible(records, t),
-                Err(e) => {
-                    self.send_errors += 1;
-                    self.dropped += records;
-                    self.last_error = Some(e.to_string());
-                }
-            }
+            self.send(&mut w, visible);
             self.spare.push(w);
         }
         Ok(())
@@ -423,6 +457,13 @@ impl Target for UdpTarget {
             self.staged.is_empty(),
             "the player publishes before a declaration"
         );
+        match self.declarations.iter_mut().find(|(t, _)| *t == token_id) {
+            Some((_, r)) => *r = record.to_vec(),
+            None => self.declarations.push((token_id, record.to_vec())),
+        }
+        if self.next_redeclare_ns == 0 {
+            self.next_redeclare_ns = monotonic_ns() + REDECLARE_EVERY.as_nanos() as u64;
+        }
         self.stage(token_id, record)?;
         self.end_message();
         self.publish(&mut |_, _| {})

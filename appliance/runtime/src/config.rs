@@ -53,7 +53,13 @@ pub enum Input {
         venue: String,
     },
     /// Normalized records in datagrams on this address (the production feed).
-    Udp { bind: String },
+    Udp {
+        bind: String,
+        /// The socket's receive buffer: what carries the feed through a scheduling hiccup
+        /// (0 keeps the kernel's default; see `docs/config.md`).
+        #[serde(default = "default_recv_buffer_bytes")]
+        recv_buffer_bytes: usize,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +70,10 @@ pub struct ShardConfig {
     pub ring: PathBuf,
     #[serde(default = "default_ring_bytes")]
     pub ring_bytes: usize,
+}
+
+fn default_recv_buffer_bytes() -> usize {
+    chronicle_feed::socket::DEFAULT_RECV_BUFFER_BYTES
 }
 
 fn default_ring_bytes() -> usize {
@@ -192,6 +202,17 @@ impl Config {
             );
         }
         self.tiers.validate()?;
+        if let Input::Udp {
+            recv_buffer_bytes, ..
+        } = self.input
+        {
+            let max = chronicle_feed::socket::MAX_RECV_BUFFER_BYTES;
+            if recv_buffer_bytes > max {
+                return Err(format!(
+                    "input.recv_buffer_bytes {recv_buffer_bytes} is above the kernel's limit {max}"
+                ));
+            }
+        }
         if self.metrics.enabled && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(
                 "metrics.listen `{}` is not an address:port (e.g. 127.0.0.1:9477)",

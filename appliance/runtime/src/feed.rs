@@ -14,6 +14,8 @@ use chronicle_storage::symbols::DimSymbol;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Where each token's stream started in the first run of a replayed input, so that a rerun
 /// (after a crash, or simply again) re-derives the same tick ids and writes only what is
@@ -90,6 +92,8 @@ pub struct RingSink {
     scratch: Box<[u8; MAX_RECORD_LEN]>,
     /// Spins spent waiting for ring space (backpressure seen by the replay).
     pub full_waits: u64,
+    /// Set when the run stops (a shard failed, SIGTERM): a wait for ring space ends.
+    stop: Option<Arc<AtomicBool>>,
     pub events: u64,
 }
 
@@ -111,8 +115,15 @@ impl RingSink {
             tokens: Vec::new(),
             scratch: Box::new([0u8; MAX_RECORD_LEN]),
             full_waits: 0,
+            stop: None,
             events: 0,
         })
+    }
+
+    /// Stops waiting for ring space (with an error) once `stop` is set: a ring whose shard
+    /// died never drains.
+    pub fn stop_on(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
     }
 
     pub fn into_rings(self) -> Vec<Producer> {
@@ -133,6 +144,15 @@ impl RingSink {
                 }
                 Ok(false) => {
                     self.full_waits += 1;
+                    if self
+                        .stop
+                        .as_ref()
+                        .is_some_and(|s| s.load(Ordering::Relaxed))
+                    {
+                        return Err(ImportError::Encode(
+                            "the run stopped while the feed waited for ring space".into(),
+                        ));
+                    }
                     std::hint::spin_loop();
                 }
                 Err(e) => return Err(ImportError::Encode(format!("ring refused a record: {e:?}"))),

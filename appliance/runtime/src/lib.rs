@@ -6,9 +6,17 @@
 pub mod config;
 pub mod direct;
 pub mod feed;
+pub mod hold;
 pub mod run;
 pub mod shard;
 pub mod stats;
+
+/// Configures the fail points from `FAILPOINTS` for the rest of the process (`chronicle`'s
+/// failure tests); does nothing unless built with feature `failpoints`.
+pub fn fail_points_from_env() {
+    #[cfg(feature = "failpoints")]
+    std::mem::forget(fail::FailScenario::setup());
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -28,4 +36,12 @@ pub enum RuntimeError {
     Executor(String),
     #[error("{0}")]
     Config(String),
+    #[error("shard {index} failed: {source}")]
+    Shard {
+        index: usize,
+        source: Box<RuntimeError>,
+    },
+    /// The run stopped because a shard failed (the shard's own error is reported first).
+    #[error("stopped: a shard failed")]
+    ShardFailed,
 }

@@ -105,17 +105,90 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             io_memory_bytes: cfg.io_memory_bytes,
             metrics: metrics.as_ref().map(|m| m.reporter()),
         };
-        handles.push(shard::spawn(settings, consumer, done.clone())?);
+        // A failing shard sets `stop`: the feed ends at once and so does the run.
+        handles.push(shard::spawn(
+            settings,
+            consumer,
+            done.clone(),
+            stop.clone(),
+        )?);
     }
 
-    let (feed_events, feed_full_waits, ring_drops) = match &cfg.input {
-        Input::Udp { bind } => {
+    let feed = run_feed(cfg, follow, &stop, producers, map, metrics.as_ref());
+    done.store(true, Ordering::Release);
+    // Every shard is joined (the healthy ones flush what they read); a shard's failure is
+    // the run's error before anything the feed said about it.
+    let mut shards = Vec::new();
+    let mut failure = None;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(report)) => shards.push(report),
+            Ok(Err(e)) => {
+                failure.get_or_insert(e);
+            }
+            Err(e) => {
+                failure.get_or_insert(RuntimeError::Executor(e.to_string()));
+            }
+        }
+    }
+    // Best effort: a ring left behind is replaced by the next run.
+    for s in &cfg.shards {
+        let _ = std::fs::remove_file(&s.ring);
+    }
+    if let Some(t) = tiers {
+        t.join()
+            .map_err(|_| RuntimeError::Executor("tier manager thread panicked".into()))?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let (feed_events, feed_full_waits, ring_drops) = feed?;
+    Ok(RunSummary {
+        shards,
+        feed_events,
+        feed_full_waits,
+        ring_drops,
+        elapsed: started.elapsed(),
+        metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
+    })
+}
+
+/// Runs the feed until its input ends (bounded, unless `follow`) or `stop` is set; returns
+/// (events, full-ring waits, ring drops).
+fn run_feed(
+    cfg: &Config,
+    follow: bool,
+    stop: &Arc<AtomicBool>,
+    producers: Vec<chronicle_feed::Producer>,
+    map: ShardMap,
+    metrics: Option<&chronicle_metrics::MetricsServer>,
+) -> Result<(u64, u64, u64), RuntimeError> {
+    match &cfg.input {
+        Input::Udp {
+            bind,
+            recv_buffer_bytes,
+        } => {
             let socket = std::net::UdpSocket::bind(bind)
                 .map_err(|e| RuntimeError::Config(format!("bind {bind}: {e}")))?;
-            let mut handler = FeedHandler::new(socket, producers, map)
-                .map_err(|e| RuntimeError::Config(e.to_string()))?;
+            let mut handler =
+                FeedHandler::with_receive_buffer(socket, producers, map, *recv_buffer_bytes)
+                    .map_err(|e| RuntimeError::Config(format!("udp {bind}: {e}")))?;
+            let rb = handler.receive_buffer();
+            eprintln!(
+                "chronicle: feed: udp {bind}: receive buffer {} bytes granted of {} asked ({})",
+                rb.granted,
+                rb.requested,
+                if rb.forced {
+                    "SO_RCVBUFFORCE"
+                } else {
+                    "SO_RCVBUF, capped by net.core.rmem_max"
+                }
+            );
+            if let Some(w) = rb.warning() {
+                eprintln!("chronicle: warning: feed: {w}");
+            }
             // Live feed counters and receive → publish latencies on /metrics.
-            if let Some(m) = &metrics {
+            if let Some(m) = metrics {
                 handler.report_to(m.reporter());
             }
             let feed = handler
@@ -126,18 +199,20 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
                 .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
             result.map_err(|e| RuntimeError::Ring(e.to_string()))?;
             let st = handler.stats();
-            (st.records_written, 0, st.records_dropped)
+            Ok((st.records_written, 0, st.records_dropped))
         }
         bounded => {
             let bounded = bounded.clone();
             let data_dir = cfg.data_dir.clone();
             let cpu = cfg.feed_cpu;
+            let sink_stop = stop.clone();
             let feed = std::thread::Builder::new()
                 .name("chronicle-feed".into())
                 .spawn(move || -> Result<(u64, u64, u64), String> {
                     chronicle_feed::feed::pin_current_thread(cpu);
                     let mut sink = RingSink::new(&data_dir, &input_key(&bounded), producers, map)
                         .map_err(|e| e.to_string())?;
+                    sink.stop_on(sink_stop);
                     replay_into(&bounded, &data_dir, &mut sink)?;
                     Ok((sink.events, sink.full_waits, 0))
                 })
@@ -151,33 +226,9 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
-            r
+            Ok(r)
         }
-    };
-    done.store(true, Ordering::Release);
-    let mut shards = Vec::new();
-    for h in handles {
-        shards.push(
-            h.join()
-                .map_err(|e| RuntimeError::Executor(e.to_string()))??,
-        );
     }
-    // Best effort: a ring left behind is replaced by the next run.
-    for s in &cfg.shards {
-        let _ = std::fs::remove_file(&s.ring);
-    }
-    if let Some(t) = tiers {
-        t.join()
-            .map_err(|_| RuntimeError::Executor("tier manager thread panicked".into()))?;
-    }
-    Ok(RunSummary {
-        shards,
-        feed_events,
-        feed_full_waits,
-        ring_drops,
-        elapsed: started.elapsed(),
-        metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
-    })
 }
 
 /// Decodes a bounded input into the rings.
@@ -244,7 +295,7 @@ fn input_key(input: &Input) -> String {
                 abs.display()
             )
         }
-        Input::Udp { bind } => format!("udp {bind}"),
+        Input::Udp { bind, .. } => format!("udp {bind}"),
     }
 }
 

@@ -4,6 +4,7 @@
 //! buffered records with O_DIRECT, then snapshots the engines.
 
 use crate::direct::DirectSegment;
+use crate::hold::Hold;
 use crate::stats::{PublishClock, ShardStats};
 use crate::RuntimeError;
 use chronicle_engine::TokenEngine;
@@ -12,10 +13,10 @@ use chronicle_feed::Consumer;
 use chronicle_protocol::{Body, Gap, GapReason, Record};
 use chronicle_state::log::TokenLog;
 use chronicle_state::position::LogPosition;
-use chronicle_state::recovery::catch_up;
+use chronicle_state::recovery::{catch_up, Cadence};
 use chronicle_state::store::{Pending, SnapshotStore};
 use chronicle_storage::symbols::DimSymbol;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,8 +43,8 @@ struct Engine {
     engine: TokenEngine,
     /// Just past the last applied record in the token's log.
     position: Option<LogPosition>,
+    /// The tick of its last snapshot (written or captured): nothing new, no snapshot.
     snapped_tick: u64,
-    snapped_clock: u64,
 }
 
 /// What a shard did, for the run summary.
@@ -84,28 +85,52 @@ struct Shard {
     /// TSC instant of the first ring read since the last flush.
     oldest_pending: Option<u64>,
     report: ShardReport,
-    snapshot_every_ns: u64,
-    /// The snapshots due at a flush (kept for its capacity).
+    cadence: Cadence,
+    /// Snapshots captured at their points (in order), written once the flush that follows
+    /// has made the log they cover durable; and the batch being written (both reused).
+    snapshots_due: Vec<Pending>,
     snapshot_batch: Vec<Pending>,
+    /// Records of tokens not declared yet, and the buffer their release reuses.
+    hold: Hold,
+    released: Vec<u8>,
+    /// Tokens a whole-shard gap marks (reused).
+    gap_tokens: Vec<u32>,
+    /// Tokens whose last declaration did not resolve (reported once each).
+    unresolved: BTreeSet<u32>,
+    declaration_failures: u64,
 }
 
 /// Starts the shard's executor on its core; it runs until `done` is set and its ring is empty
-/// (or forever when `done` never is).
+/// (or forever when `done` never is). A shard that fails sets `failed` at once, so that the
+/// whole appliance stops (and its supervisor restarts it) rather than serve a dead shard;
+/// its error, naming the shard, is what the handle returns.
 pub fn spawn(
     settings: ShardSettings,
     mut consumer: Consumer,
     done: Arc<AtomicBool>,
+    failed: Arc<AtomicBool>,
 ) -> Result<glommio::ExecutorJoinHandle<Result<ShardReport, RuntimeError>>, RuntimeError> {
     let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(settings.cpu))
         .name(&format!("shard-{}", settings.index))
         .io_memory(settings.io_memory_bytes);
+    let index = settings.index;
     builder
         .spawn(move || async move {
-            let mut shard = Shard::new(&settings)?;
-            shard
-                .run(&mut consumer, &done, settings.flush_interval)
-                .await?;
-            Ok(shard.report)
+            let result = async {
+                let mut shard = Shard::new(&settings)?;
+                shard
+                    .run(&mut consumer, &done, settings.flush_interval)
+                    .await?;
+                Ok(shard.report)
+            }
+            .await;
+            result.map_err(|e| {
+                failed.store(true, Ordering::Release);
+                RuntimeError::Shard {
+                    index,
+                    source: Box::new(e),
+                }
+            })
         })
         .map_err(|e| RuntimeError::Executor(e.to_string()))
 }
@@ -140,8 +165,17 @@ impl Shard {
                 closed: Vec::new(),
                 engine_ticks: BTreeMap::new(),
             },
-            snapshot_every_ns: s.snapshot_every_ns,
+            cadence: Cadence {
+                every_ns: s.snapshot_every_ns,
+                at_end: true,
+            },
+            snapshots_due: Vec::new(),
             snapshot_batch: Vec::new(),
+            hold: Hold::new(),
+            released: Vec::new(),
+            gap_tokens: Vec::new(),
+            unresolved: BTreeSet::new(),
+            declaration_failures: 0,
         })
     }
 
@@ -165,7 +199,7 @@ impl Shard {
             self.stats
                 .flush_duration
                 .record(t.elapsed().as_nanos() as u64);
-            self.hand_off(ring);
+            self.hand_off();
             if finished {
                 break;
             }
@@ -177,7 +211,7 @@ impl Shard {
             }
         }
         self.flush(true).await?;
-        self.hand_off(ring);
+        self.hand_off();
         self.report.counters = self.refinery.counters;
         let mut stats = std::mem::take(&mut self.total);
         stats.add(&self.stats);
@@ -212,7 +246,7 @@ impl Shard {
                     let rec = view.decode().map_err(|e| {
                         RuntimeError::Ring(format!("undecodable record from the ring: {e}"))
                     })?;
-                    self.handle(&rec)?;
+                    self.handle(&rec, view.bytes)?;
                     self.stats
                         .hot_path
                         .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
@@ -239,34 +273,31 @@ impl Shard {
         }
     }
 
-    fn handle(&mut self, rec: &Record<'_>) -> Result<(), RuntimeError> {
+    /// One record off the ring (`raw`: its bytes, for the hold).
+    fn handle(&mut self, rec: &Record<'_>, raw: &[u8]) -> Result<(), RuntimeError> {
+        fail::fail_point!("shard::handle", |msg| Err(RuntimeError::Engine(
+            msg.unwrap_or_else(|| "fail point shard::handle".into())
+        )));
         let token = rec.meta.token_id;
         match rec.body {
             Body::Definition(def) if rec.meta.global_tick_id == DECLARE_TICK => {
-                // A replay's declaration carries where its earlier run started and what is
-                // already durable (see feed::RunLedger); a live feed's carries zeros.
-                let replay = (rec.meta.exchange_ts_ns != 0).then_some(ReplayResume {
-                    start_tick: rec.meta.exchange_ts_ns,
-                    durable_tick: rec.meta.receive_ts_ns,
-                });
-                self.refinery.declare(token, def, replay)?;
-                if !self.engines.contains_key(&token) {
-                    self.recover_engine(token)?;
-                }
-                return Ok(());
+                return self.declare(token, def, &rec.meta);
             }
             // A ring overrun or a lost datagram (token 0: the loss is not per token) may have
             // lost records of any token of this shard: each one is marked.
             Body::Gap(
                 g @ Gap {
-                    reason: GapReason::RingOverrun | GapReason::FeedLoss,
+                    reason: GapReason::RingOverrun | GapReason::FeedLoss | GapReason::KernelDrop,
                     ..
                 },
             ) if !self.engines.contains_key(&token) => {
                 self.report.ring_gaps += 1;
                 self.report.gap_markers += 1;
-                let tokens: Vec<u32> = self.engines.keys().copied().collect();
-                for t in tokens {
+                // The token list is reused: a whole-shard gap allocates nothing once warm.
+                let mut tokens = std::mem::take(&mut self.gap_tokens);
+                tokens.clear();
+                tokens.extend(self.engines.keys().copied());
+                for &t in &tokens {
                     self.push(
                         t,
                         rec.meta.exchange_ts_ns,
@@ -274,26 +305,125 @@ impl Shard {
                         Body::Gap(g),
                     )?;
                 }
+                self.gap_tokens = tokens;
                 return Ok(());
             }
             _ => {}
         }
+        if !self.engines.contains_key(&token) {
+            // Not declared (yet): kept until it is, never a reason to stop.
+            self.hold.keep(raw, &rec.meta);
+            return Ok(());
+        }
+        self.event(rec)
+    }
+
+    /// An event of a declared token.
+    fn event(&mut self, rec: &Record<'_>) -> Result<(), RuntimeError> {
         if matches!(rec.body, Body::Gap(_)) {
             self.report.gap_markers += 1;
         }
         self.report.events += 1;
         self.push(
-            token,
+            rec.meta.token_id,
             rec.meta.exchange_ts_ns,
             rec.meta.receive_ts_ns,
             rec.body,
         )
     }
 
+    /// A declaration: the token's definition, and for a replay where its earlier run started
+    /// and what is already durable (see feed::RunLedger; a live feed's carries zeros). A
+    /// symbol `dim_symbol` cannot resolve is reported and its records held until a later
+    /// declaration resolves; records that came before the declaration are refined now.
+    fn declare(
+        &mut self,
+        token: u32,
+        def: chronicle_protocol::Definition,
+        meta: &chronicle_protocol::Meta,
+    ) -> Result<(), RuntimeError> {
+        let replay = (meta.exchange_ts_ns != 0).then_some(ReplayResume {
+            start_tick: meta.exchange_ts_ns,
+            durable_tick: meta.receive_ts_ns,
+        });
+        let declared = match self.refinery.declare(token, def, replay) {
+            // A symbol this data directory has never seen: the feed's identity is taken as
+            // is (its token id becomes the symbol id), unless that id is another symbol's.
+            Err(chronicle_etl::EtlError::Identity(_)) if replay.is_none() => {
+                match (def.venue.as_str(), def.raw_symbol.as_str()) {
+                    (Some(venue), Some(raw)) if !venue.is_empty() && !raw.is_empty() => {
+                        DimSymbol::register_declared(
+                            &self.refinery.config().data_dir,
+                            venue,
+                            raw,
+                            token as u64,
+                        )
+                        .map_err(|e| chronicle_etl::EtlError::Identity(e.to_string()))
+                        .and_then(|_| self.refinery.declare(token, def, replay))
+                    }
+                    _ => self.refinery.declare(token, def, replay),
+                }
+            }
+            r => r,
+        };
+        match declared {
+            Ok(()) => {}
+            Err(chronicle_etl::EtlError::Identity(why)) => {
+                self.declaration_failures += 1;
+                // Once per token: a feed re-declares its tokens every second or so.
+                if self.unresolved.insert(token) {
+                    eprintln!(
+                        "chronicle: shard {}: token {token} not declared, its records are held \
+                         until a declaration resolves: {why}",
+                        self.report.index
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.unresolved.remove(&token);
+        if self.engines.contains_key(&token) {
+            return Ok(());
+        }
+        self.recover_engine(token)?;
+        let mut held = std::mem::take(&mut self.released);
+        held.clear();
+        if let Some(r) = self.hold.take(token, &mut held) {
+            // Its stream began without its declaration: whatever the lost datagram carried
+            // is unknown, and records a full hold dropped are counted.
+            self.push(
+                token,
+                r.first.0,
+                r.first.1,
+                Body::Gap(Gap {
+                    reason: GapReason::FeedLoss,
+                    expected: 0,
+                    received: 0,
+                    lost: r.dropped,
+                }),
+            )?;
+            self.report.gap_markers += 1;
+            let mut at = 0;
+            while at < held.len() {
+                let view = chronicle_protocol::RecordView::parse(&held[at..])
+                    .map_err(|e| RuntimeError::Ring(format!("held record: {e}")))?;
+                at += view.bytes.len();
+                let rec = view
+                    .decode()
+                    .map_err(|e| RuntimeError::Ring(format!("held record: {e}")))?;
+                self.event(&rec)?;
+            }
+        }
+        self.released = held;
+        Ok(())
+    }
+
     fn push(&mut self, token: u32, ts: u64, recv: u64, body: Body<'_>) -> Result<(), RuntimeError> {
         let engines = &mut self.engines;
         let clock = &self.clock;
         let engine_stage = &mut self.stats.engine_update;
+        let (cadence, due) = (self.cadence, &mut self.snapshots_due);
         let mut failed = None;
         let mut engine_ns = 0;
         let t_push = clock.raw();
@@ -304,6 +434,21 @@ impl Shard {
             let Some(e) = engines.get_mut(&a.record.meta.token_id) else {
                 return;
             };
+            // A snapshot point (set by the input alone: `Cadence`): the state before this
+            // record, captured now and written once its log is durable.
+            if let Some(prev) = e.position {
+                let last = e.engine.last_exchange_ts_ns();
+                if cadence.due(last, a.record.meta.exchange_ts_ns)
+                    && e.engine.last_global_tick_id() != e.snapped_tick
+                {
+                    due.push(Pending {
+                        token_id: a.record.meta.token_id as u64,
+                        bytes: e.engine.snapshot(prev.pack()),
+                        clock_ns: last,
+                    });
+                    e.snapped_tick = e.engine.last_global_tick_id();
+                }
+            }
             let t0 = clock.raw();
             if let Err(err) = e.engine.apply(a.record) {
                 failed = Some(err);
@@ -330,7 +475,7 @@ impl Shard {
 
     /// After a flush, off the hot path: moves the stages recorded since the last hand-off to
     /// the metrics thread, with the cumulative counters. Nothing to do without metrics.
-    fn hand_off(&mut self, ring: &Consumer) {
+    fn hand_off(&mut self) {
         let Some(m) = &self.metrics else { return };
         let window = std::mem::take(&mut self.stats);
         self.total.add(&window);
@@ -342,7 +487,9 @@ impl Shard {
                 events: r.events,
                 records: c.records,
                 durable_bytes: r.direct_bytes,
-                ring_drops: ring.producer_dropped(),
+                undeclared_held: self.hold.held_total,
+                undeclared_dropped: self.hold.dropped_total,
+                declaration_failures: self.declaration_failures,
                 ring_gaps: r.ring_gaps,
                 gap_markers: r.gap_markers,
                 late_rejected: c.late_rejected,
@@ -371,7 +518,18 @@ impl Shard {
                 dirs.push(d);
             }
         }
-        let (r, _) = catch_up(&self.store, &TokenLog::new(dirs), token as u64, None)?;
+        // The snapshot points the durable log passed since the newest snapshot (a run killed
+        // before it wrote them) are written now, as a clean run wrote them.
+        let cadence = Cadence {
+            at_end: false,
+            ..self.cadence
+        };
+        let (r, _) = catch_up(
+            &self.store,
+            &TokenLog::new(dirs),
+            token as u64,
+            Some(cadence),
+        )?;
         self.report.snapshot_fallbacks += r.fallbacks.len() as u64;
         for f in &r.fallbacks {
             eprintln!(
@@ -381,14 +539,12 @@ impl Shard {
             );
         }
         let tick = r.engine.last_global_tick_id();
-        let clock = r.engine.last_exchange_ts_ns();
         self.engines.insert(
             token,
             Engine {
                 engine: r.engine,
                 position: r.position,
                 snapped_tick: tick,
-                snapped_clock: clock,
             },
         );
         Ok(())
@@ -436,40 +592,40 @@ impl Shard {
             }
             self.report.closed.push(c);
         }
-        // Snapshots only now: every record they cover is durable. One batch for all the
-        // tokens due, so their fsyncs are committed together.
-        let every = self.snapshot_every_ns;
-        let mut due = std::mem::take(&mut self.snapshot_batch);
-        due.clear();
-        for (token, e) in self.engines.iter() {
-            let (tick, clock) = (
-                e.engine.last_global_tick_id(),
-                e.engine.last_exchange_ts_ns(),
-            );
-            if tick == e.snapped_tick || !(last || clock / every > e.snapped_clock / every) {
-                continue;
+        // Snapshots only now: every record they cover is durable. At the end, the state of
+        // every engine that moved since its last point.
+        if last {
+            for (token, e) in self.engines.iter_mut() {
+                let Some(pos) = e.position else { continue };
+                if e.engine.last_global_tick_id() != e.snapped_tick {
+                    self.snapshots_due.push(Pending {
+                        token_id: *token as u64,
+                        bytes: e.engine.snapshot(pos.pack()),
+                        clock_ns: e.engine.last_exchange_ts_ns(),
+                    });
+                    e.snapped_tick = e.engine.last_global_tick_id();
+                }
             }
-            let Some(pos) = e.position else { continue };
-            due.push(Pending {
-                token_id: *token as u64,
-                bytes: e.engine.snapshot(pos.pack()),
-                clock_ns: clock,
-            });
         }
-        if !due.is_empty() {
+        // One batch per round: a token passes several points in one flush when the input
+        // runs faster than exchange time, and a batch holds a token once, in point order.
+        let mut due = std::mem::take(&mut self.snapshot_batch);
+        while !self.snapshots_due.is_empty() {
+            due.clear();
+            let mut i = 0;
+            while i < self.snapshots_due.len() {
+                let token = self.snapshots_due[i].token_id;
+                if due.iter().any(|p| p.token_id == token) {
+                    i += 1;
+                } else {
+                    due.push(self.snapshots_due.remove(i));
+                }
+            }
             let t0 = Instant::now();
             self.store.write_batch(&due)?;
             self.stats
                 .snapshot_write
                 .record(t0.elapsed().as_nanos() as u64);
-            for p in &due {
-                let e = self
-                    .engines
-                    .get_mut(&(p.token_id as u32))
-                    .expect("a due engine");
-                e.snapped_tick = e.engine.last_global_tick_id();
-                e.snapped_clock = p.clock_ns;
-            }
             self.report.snapshots += due.len() as u64;
         }
         self.snapshot_batch = due;

@@ -31,11 +31,25 @@ pub struct Recovered {
     pub position: Option<LogPosition>,
 }
 
-/// Where and when to write snapshots while catching up: at the first record past each
-/// multiple of `every_ns` of exchange time (a flush boundary of the log), and at the end.
+/// When a token's engine is snapshotted. The points depend only on the input: the state just
+/// before the first record of each new `every_ns` bucket of exchange time (so it covers every
+/// record before the boundary), skipped when nothing was applied since the last snapshot.
+/// `chronicle engine run`, the appliance's shard and its recovery all take this one rule, so
+/// that any of them writes the same snapshot names and bytes for the same log.
 #[derive(Debug, Clone, Copy)]
 pub struct Cadence {
     pub every_ns: u64,
+    /// Also one at the end of the log (`chronicle engine run`; the appliance's last flush).
+    pub at_end: bool,
+}
+
+impl Cadence {
+    /// Whether a snapshot is due before applying a record at `next_ts` to an engine whose last
+    /// record was at `last_ts`.
+    #[inline]
+    pub fn due(&self, last_ts: u64, next_ts: u64) -> bool {
+        next_ts / self.every_ns > last_ts / self.every_ns
+    }
 }
 
 /// Checks that the record ending at `pos` exists and carries `tick`.
@@ -126,8 +140,8 @@ fn tracing_fallback(path: &Path, reason: &str) {
     );
 }
 
-/// Recovers `token_id` and replays the rest of its log; with `cadence`, writes snapshots at
-/// flush boundaries on the way and one at the end.
+/// Recovers `token_id` and replays the rest of its log; with `cadence`, writes the snapshots
+/// due on the way (and one at the end if it says so).
 pub fn catch_up(
     store: &SnapshotStore,
     log: &TokenLog,
@@ -141,7 +155,6 @@ pub fn catch_up(
     };
     let mut written = 0usize;
     let mut snapped_tick = engine.last_global_tick_id();
-    let bucket = |ts: u64, c: &Cadence| ts / c.every_ns;
     let mut snap =
         |engine: &TokenEngine, pos: LogPosition, snapped: &mut u64| -> Result<(), StateError> {
             if engine.last_global_tick_id() != *snapped {
@@ -158,7 +171,7 @@ pub fn catch_up(
     let after_tick = engine.last_global_tick_id();
     let replayed = log.replay(position, after_tick, |pos, rec| {
         if let (Some(c), Some(prev)) = (&cadence, position) {
-            if bucket(rec.meta.exchange_ts_ns, c) > bucket(engine.last_exchange_ts_ns(), c) {
+            if c.due(engine.last_exchange_ts_ns(), rec.meta.exchange_ts_ns) {
                 snap(&engine, prev, &mut snapped_tick)?;
             }
         }
@@ -170,7 +183,7 @@ pub fn catch_up(
         position = Some(pos);
         Ok(())
     })?;
-    if let (Some(_), Some(pos)) = (cadence, position) {
+    if let (Some(Cadence { at_end: true, .. }), Some(pos)) = (cadence, position) {
         snap(&engine, pos, &mut snapped_tick)?;
     }
     Ok((

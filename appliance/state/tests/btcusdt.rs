@@ -158,6 +158,7 @@ fn damaged_newest_snapshots_fall_back_and_still_agree() {
     let store = SnapshotStore::new(dir.path(), 64);
     let cadence = Some(Cadence {
         every_ns: 10_000_000_000,
+        at_end: true,
     });
     let (first, written) = catch_up(&store, &log(dir.path()), TOKEN, cadence).unwrap();
     assert!(written > 30, "a snapshot every 10 s of exchange time");
@@ -210,6 +211,7 @@ fn audit_roots_verify_and_catch_tampering() {
         TOKEN,
         Some(Cadence {
             every_ns: 30_000_000_000,
+            at_end: true,
         }),
     )
     .unwrap();

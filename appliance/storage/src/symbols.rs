@@ -149,6 +149,51 @@ impl DimSymbol {
         Ok(row)
     }
 
+    /// Registers `(venue, raw_symbol)` under `symbol_id`, the id a live feed declared it with
+    /// (identity is the feed's), unless the table already has a row for it valid at 0. Runs
+    /// under an exclusive lock on `{data_dir}/v1/dim_symbol.lock` and re-reads the table
+    /// first, so two shards declaring at once do not overwrite each other. An id that names
+    /// another symbol is an error naming both.
+    pub fn register_declared(
+        data_dir: &Path,
+        venue: &str,
+        raw_symbol: &str,
+        symbol_id: u64,
+    ) -> Result<SymbolRow, StorageError> {
+        let lock_path = data_dir.join("v1").join("dim_symbol.lock");
+        create_dir_durable(lock_path.parent().expect("has a parent"))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StorageError::io(&lock_path, e))?;
+        lock.lock().map_err(|e| StorageError::io(&lock_path, e))?;
+        let mut table = Self::load(data_dir)?;
+        if let Some(r) = table.resolve(venue, raw_symbol, 0) {
+            return Ok(r.clone());
+        }
+        if let Some(other) = table.rows.iter().find(|r| r.symbol_id == symbol_id) {
+            return Err(StorageError::Invalid {
+                path: table.path.clone(),
+                reason: format!(
+                    "{venue}/{raw_symbol} is declared as token {symbol_id}, which is {}/{} here",
+                    other.venue, other.raw_symbol
+                ),
+            });
+        }
+        let row = table.resolve_or_register(venue, raw_symbol, 0)?;
+        let row = SymbolRow { symbol_id, ..row };
+        let at = table
+            .rows
+            .iter()
+            .position(|r| r.venue == venue && r.raw_symbol == raw_symbol)
+            .expect("registered above");
+        table.rows[at] = row.clone();
+        table.save()?;
+        Ok(row)
+    }
+
     /// Writes the table if it changed (atomically).
     pub fn save(&mut self) -> Result<(), StorageError> {
         if !self.dirty {
