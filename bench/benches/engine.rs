@@ -70,6 +70,7 @@ fn main() {
         1,
         Some(Cadence {
             every_ns: 60_000_000_000,
+            at_end: true,
         }),
     )
     .unwrap();

@@ -12,5 +12,5 @@ pub mod resume;
 
 pub use error::EtlError;
 pub use refinery::{
-    Appended, Closed, Counters, LatePolicy, Refinery, RefineryConfig, ReplayResume,
+    Appended, Closed, Counters, LatePolicy, PartitionKey, Refinery, RefineryConfig, ReplayResume,
 };

@@ -111,7 +111,8 @@ struct Token {
 
 /// A partition writer's key: token, `YYYYMMDD`, late stream or not. Ordered, so flushing and
 /// closing walk partitions deterministically.
-type Key = (u32, u32, bool);
+pub type PartitionKey = (u32, u32, bool);
+type Key = PartitionKey;
 
 pub struct Refinery {
     cfg: RefineryConfig,
@@ -447,19 +448,35 @@ impl Refinery {
         self.writers.values_mut()
     }
 
-    /// Closes the partitions whose day (plus grace) has passed by their token's clock.
-    pub fn close_expired(&mut self) -> Result<Vec<Closed>, EtlError> {
+    /// The open partitions whose day (plus grace) has passed by their token's clock: nothing
+    /// is appended to them any more (a later record of that day is late).
+    pub fn expired(&self) -> Vec<PartitionKey> {
         let grace = self.cfg.grace_ns;
-        let expired: Vec<Key> = self
-            .writers
+        self.writers
             .keys()
             .filter(|(token, day, _)| {
                 let date = utc::from_yyyymmdd(*day).expect("keys hold valid dates");
                 self.tokens[token].watermark >= utc::midnight_ns(date) + NS_PER_DAY + grace
             })
             .copied()
-            .collect();
-        expired.into_iter().map(|k| self.close(k)).collect()
+            .collect()
+    }
+
+    /// Closes these partitions (keys from [`Self::expired`]; one already closed is skipped).
+    pub fn close_partitions(&mut self, keys: &[PartitionKey]) -> Result<Vec<Closed>, EtlError> {
+        let mut closed = Vec::with_capacity(keys.len());
+        for &k in keys {
+            if self.writers.contains_key(&k) {
+                closed.push(self.close(k)?);
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Closes the partitions whose day (plus grace) has passed by their token's clock.
+    pub fn close_expired(&mut self) -> Result<Vec<Closed>, EtlError> {
+        let expired = self.expired();
+        self.close_partitions(&expired)
     }
 
     fn close(&mut self, key: Key) -> Result<Closed, EtlError> {

@@ -86,6 +86,8 @@ pub struct ShardCounters {
     pub snapshots: u64,
     pub flushes: u64,
     pub missed_deadlines: u64,
+    /// Deadlines that found the previous flush still in flight (the shard waited: back-pressure).
+    pub flush_waits: u64,
     /// Ring publication stamps later than the shard's read, or older than 100 s: not recorded.
     pub ring_stamps_out_of_range: u64,
 }
@@ -324,7 +326,7 @@ impl State {
         ));
         // Counters.
         type Get = fn(&ShardCounters) -> u64;
-        let counters: [(&str, &str, Get); 15] = [
+        let counters: [(&str, &str, Get); 16] = [
             (
                 "chronicle_events_total",
                 "Events taken from the rings.",
@@ -342,12 +344,12 @@ impl State {
             ),
             (
                 "chronicle_undeclared_records_total",
-                "Records that came before their token's declaration (held until it came).",
+                "Records that came before their instrument's declaration (held until it came).",
                 |c| c.undeclared_held,
             ),
             (
                 "chronicle_undeclared_dropped_total",
-                "Records of undeclared tokens dropped because the hold was full (marked by a gap).",
+                "Records of undeclared instruments dropped because the hold was full (marked by a gap).",
                 |c| c.undeclared_dropped,
             ),
             (
@@ -389,6 +391,11 @@ impl State {
                 "chronicle_flushes_total",
                 "Flushes (one per interval).",
                 |c| c.flushes,
+            ),
+            (
+                "chronicle_flush_waits_total",
+                "Deadlines that found the previous flush in flight: the shard waited (back-pressure on its ring).",
+                |c| c.flush_waits,
             ),
             (
                 "chronicle_flush_missed_deadlines_total",

@@ -6,6 +6,7 @@
 pub mod config;
 pub mod direct;
 pub mod feed;
+pub mod flush;
 pub mod hold;
 pub mod run;
 pub mod shard;

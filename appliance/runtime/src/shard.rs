@@ -4,6 +4,7 @@
 //! buffered records with O_DIRECT, then snapshots the engines.
 
 use crate::direct::DirectSegment;
+use crate::flush::{self, InFlight, Job};
 use crate::hold::Hold;
 use crate::stats::{PublishClock, ShardStats};
 use crate::RuntimeError;
@@ -16,11 +17,26 @@ use chronicle_state::position::LogPosition;
 use chronicle_state::recovery::{catch_up, Cadence};
 use chronicle_state::store::{Pending, SnapshotStore};
 use chronicle_storage::symbols::DimSymbol;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Records between two checks of the deadline (and yields to the flush task).
+const YIELD_EVERY: u64 = 64;
+
+/// Why the drain loop returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    Deadline,
+    /// The in-flight flush ended: its completion can run now.
+    FlushDone,
+    /// The feed is done and the ring is empty.
+    Finished,
+}
 
 /// A `definition` whose tick id is this declares a token to the refinery; it is not an event.
 /// Its exchange time field carries a replay's start tick and its receive time field the
@@ -58,8 +74,14 @@ pub struct ShardReport {
     pub missed_deadlines: u64,
     pub direct_writes: u64,
     pub direct_bytes: u64,
-    /// Every segment descriptor had O_DIRECT set (read back from /proc/self/fdinfo).
+    /// Segments were written, and every one's descriptor had O_DIRECT set (read back from
+    /// /proc/self/fdinfo).
     pub o_direct_verified: bool,
+    /// Segment files the flush opened with O_DIRECT.
+    pub segments_opened: u64,
+    /// Deadlines that found the previous flush still in flight: the shard waited for it
+    /// without reading its ring (back-pressure).
+    pub flush_waits: u64,
     pub snapshots: u64,
     /// Engine recoveries that skipped a damaged snapshot for an older one.
     pub snapshot_fallbacks: u64,
@@ -73,7 +95,13 @@ struct Shard {
     refinery: Refinery,
     store: SnapshotStore,
     engines: BTreeMap<u32, Engine>,
-    directs: BTreeMap<PathBuf, DirectSegment>,
+    /// The O_DIRECT segments, by path (moved into the flush task while one is in flight).
+    segments: BTreeMap<PathBuf, DirectSegment>,
+    /// Sealed buffers back from the flush, for the next seal; the job list (reused).
+    spare: Vec<Vec<u8>>,
+    jobs: Vec<Job>,
+    /// Segments opened whose descriptor had O_DIRECT set.
+    segments_direct: u64,
     clock: quanta::Clock,
     /// Places the shard's TSC reads next to the ring's publication stamps.
     publish_clock: PublishClock,
@@ -90,6 +118,7 @@ struct Shard {
     /// has made the log they cover durable; and the batch being written (both reused).
     snapshots_due: Vec<Pending>,
     snapshot_batch: Vec<Pending>,
+    snapshot_spare: Vec<Pending>,
     /// Records of tokens not declared yet, and the buffer their release reuses.
     hold: Hold,
     released: Vec<u8>,
@@ -141,7 +170,10 @@ impl Shard {
             store: SnapshotStore::new(&s.refinery.data_dir, s.retain),
             refinery: Refinery::new(s.refinery.clone())?,
             engines: BTreeMap::new(),
-            directs: BTreeMap::new(),
+            segments: BTreeMap::new(),
+            spare: Vec::new(),
+            jobs: Vec::new(),
+            segments_direct: 0,
             clock: quanta::Clock::new(),
             publish_clock: PublishClock::default(),
             stats: ShardStats::default(),
@@ -158,7 +190,9 @@ impl Shard {
                 missed_deadlines: 0,
                 direct_writes: 0,
                 direct_bytes: 0,
-                o_direct_verified: true,
+                o_direct_verified: false,
+                segments_opened: 0,
+                flush_waits: 0,
                 snapshots: 0,
                 snapshot_fallbacks: 0,
                 gap_markers: 0,
@@ -171,6 +205,7 @@ impl Shard {
             },
             snapshots_due: Vec::new(),
             snapshot_batch: Vec::new(),
+            snapshot_spare: Vec::new(),
             hold: Hold::new(),
             released: Vec::new(),
             gap_tokens: Vec::new(),
@@ -185,34 +220,55 @@ impl Shard {
         done: &AtomicBool,
         interval: Duration,
     ) -> Result<(), RuntimeError> {
+        // The flush task's own queue: the drain loop yields to it between records while a
+        // flush is in flight.
+        let queue = glommio::executor().create_task_queue(
+            glommio::Shares::default(),
+            glommio::Latency::NotImportant,
+            "flush",
+        );
         let start = Instant::now();
         let mut deadline = start + interval;
         let mut last_flush = start;
+        let mut inflight: Option<InFlight> = None;
         loop {
-            let finished = self.drain(ring, done, deadline).await?;
+            let flag = inflight.as_ref().map(|f| f.done.clone());
+            let why = self.drain(ring, done, deadline, flag.as_deref()).await?;
+            if let Some(f) = inflight.take() {
+                if why == Drained::FlushDone {
+                    self.complete(f, false).await?;
+                    continue;
+                }
+                // The deadline (or the end) came with the last flush still in flight: wait
+                // for it, the ring not read meanwhile (back-pressure).
+                if why == Drained::Deadline {
+                    self.report.flush_waits += 1;
+                }
+                self.complete(f, false).await?;
+            }
+            if why == Drained::Finished {
+                break;
+            }
             let t = Instant::now();
             self.stats
                 .flush_cadence
                 .record((t - last_flush).as_nanos() as u64);
             last_flush = t;
-            self.flush(false).await?;
-            self.stats
-                .flush_duration
-                .record(t.elapsed().as_nanos() as u64);
-            self.hand_off();
-            if finished {
-                break;
-            }
-            // Next deadline on the fixed grid; a flush that overran skips the missed slots.
+            inflight = Some(self.seal(&queue, false)?);
+            // Next deadline on the fixed grid; a loop that overran skips the missed slots.
             deadline += interval;
             while deadline <= Instant::now() {
                 deadline += interval;
                 self.report.missed_deadlines += 1;
             }
         }
-        self.flush(true).await?;
-        self.hand_off();
+        // The end (input done, or SIGTERM): everything left, then the partitions closed and
+        // the final snapshots.
+        let last = self.seal(&queue, true)?;
+        self.complete(last, true).await?;
         self.report.counters = self.refinery.counters;
+        self.report.o_direct_verified =
+            self.report.segments_opened > 0 && self.report.segments_opened == self.segments_direct;
         let mut stats = std::mem::take(&mut self.total);
         stats.add(&self.stats);
         self.report.stats = stats;
@@ -224,22 +280,31 @@ impl Shard {
         Ok(())
     }
 
-    /// The hot loop: pops and refines records until the flush deadline. Returns true once the
-    /// feed is done and the ring is empty.
+    /// The hot loop: pops and refines records until the flush deadline, the end of the feed
+    /// (and of the ring), or the in-flight flush's `flushed` flag, whichever comes first.
     async fn drain(
         &mut self,
         ring: &mut Consumer,
         done: &AtomicBool,
         deadline: Instant,
-    ) -> Result<bool, RuntimeError> {
+        flushed: Option<&Cell<bool>>,
+    ) -> Result<Drained, RuntimeError> {
         let mut n = 0u64;
+        // TSC of the previous read, if it found a record (for `read_pause`).
+        let mut previous_read: Option<u64> = None;
         loop {
             // Read `done` before popping: a record pushed before `done` was set is then seen.
             let feed_done = done.load(Ordering::Acquire);
             let t0 = self.clock.raw();
             let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
-            match popped {
+            let idle = match popped {
                 Some(view) => {
+                    if let Some(p) = previous_read {
+                        self.stats
+                            .read_pause
+                            .record(self.clock.delta_as_nanos(p, t0));
+                    }
+                    previous_read = Some(t0);
                     if self.oldest_pending.is_none() {
                         self.oldest_pending = Some(t0);
                     }
@@ -259,17 +324,32 @@ impl Shard {
                         );
                     }
                     n += 1;
-                    if n % 256 != 0 {
+                    if n % YIELD_EVERY != 0 {
                         continue;
                     }
+                    false
                 }
-                None if feed_done => return Ok(true),
-                None => std::hint::spin_loop(),
-            }
+                None if feed_done => return Ok(Drained::Finished),
+                None => {
+                    previous_read = None;
+                    true
+                }
+            };
             if Instant::now() >= deadline {
-                return Ok(false);
+                return Ok(Drained::Deadline);
             }
-            glommio::yield_if_needed().await;
+            match flushed {
+                // A flush in flight progresses only when this task lets the executor run it
+                // (its I/O completions, its next submission).
+                Some(f) if f.get() => return Ok(Drained::FlushDone),
+                Some(_) => {
+                    glommio::executor().yield_task_queue_now().await;
+                    // The pause the yield made is not the ring's doing.
+                    previous_read = None;
+                }
+                None if idle => std::hint::spin_loop(),
+                None => glommio::yield_if_needed().await,
+            }
         }
     }
 
@@ -498,6 +578,7 @@ impl Shard {
                 snapshots: r.snapshots,
                 flushes: r.flushes,
                 missed_deadlines: r.missed_deadlines,
+                flush_waits: r.flush_waits,
                 ring_stamps_out_of_range: self.publish_clock.out_of_range,
             },
         });
@@ -550,51 +631,16 @@ impl Shard {
         Ok(())
     }
 
-    /// Writes every partition's pending frames with O_DIRECT and makes them durable, closes
-    /// the partitions whose day is over, then snapshots engines at their cadence (all of
-    /// them when `last`).
-    async fn flush(&mut self, last: bool) -> Result<(), RuntimeError> {
+    /// At a deadline (or the end: `last`): captures the final snapshots if `last`, seals every
+    /// partition's pending frames and starts the flush task that writes them.
+    fn seal(
+        &mut self,
+        queue: &glommio::TaskQueueHandle,
+        last: bool,
+    ) -> Result<InFlight, RuntimeError> {
         self.report.flushes += 1;
-        for w in self.refinery.partitions_mut() {
-            let (start, bytes) = w.pending();
-            if bytes.is_empty() {
-                continue;
-            }
-            let path = w.paths().segment.clone();
-            if !self.directs.contains_key(&path) {
-                let d = DirectSegment::open(&path, start).await?;
-                self.report.o_direct_verified &= d
-                    .fdinfo_flags()
-                    .is_some_and(|f| f & libc::O_DIRECT as u32 != 0);
-                self.directs.insert(path.clone(), d);
-            }
-            let d = self.directs.get_mut(&path).expect("opened above");
-            let before = (d.writes, d.bytes_written);
-            d.append_durable(start, bytes).await?;
-            self.report.direct_writes += d.writes - before.0;
-            self.report.direct_bytes += d.bytes_written - before.1;
-            w.mark_durable()?;
-        }
-        // Everything read from the ring so far is durable now (or was re-derived).
-        if let Some(t0) = self.oldest_pending.take() {
-            self.stats
-                .read_to_durable
-                .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
-        }
-        let closed = if last {
-            self.refinery.close_all()?
-        } else {
-            self.refinery.close_expired()?
-        };
-        for c in closed {
-            if let Some(d) = self.directs.remove(&c.paths.segment) {
-                d.close().await?;
-            }
-            self.report.closed.push(c);
-        }
-        // Snapshots only now: every record they cover is durable. At the end, the state of
-        // every engine that moved since its last point.
         if last {
+            // The state of every engine that moved since its last point.
             for (token, e) in self.engines.iter_mut() {
                 let Some(pos) = e.position else { continue };
                 if e.engine.last_global_tick_id() != e.snapped_tick {
@@ -607,28 +653,116 @@ impl Shard {
                 }
             }
         }
-        // One batch per round: a token passes several points in one flush when the input
-        // runs faster than exchange time, and a batch holds a token once, in point order.
-        let mut due = std::mem::take(&mut self.snapshot_batch);
-        while !self.snapshots_due.is_empty() {
-            due.clear();
+        let closing = if last {
+            Vec::new()
+        } else {
+            self.refinery.expired()
+        };
+        let mut jobs = std::mem::take(&mut self.jobs);
+        jobs.clear();
+        for w in self.refinery.partitions_mut() {
+            if w.pending().1.is_empty() {
+                continue;
+            }
+            let spare = self.spare.pop().unwrap_or_default();
+            let segment = w.paths().segment.clone();
+            let (start, bytes) = w.seal(spare);
+            jobs.push(Job {
+                segment,
+                start,
+                bytes,
+            });
+        }
+        let done = Rc::new(Cell::new(false));
+        let segments = std::mem::take(&mut self.segments);
+        let task = glommio::spawn_local_into(flush::write(segments, jobs, done.clone()), *queue)
+            .map_err(|e| RuntimeError::Executor(format!("flush task: {e}")))?;
+        Ok(InFlight {
+            task,
+            done,
+            snapshots: std::mem::replace(
+                &mut self.snapshots_due,
+                std::mem::take(&mut self.snapshot_spare),
+            ),
+            closing,
+            oldest_read: self.oldest_pending.take(),
+            sealed_at: Instant::now(),
+        })
+    }
+
+    /// Waits for a flush to end, then what its durability allows: index entries over the
+    /// durable frames, the partitions that expired at its seal closed (all of them when
+    /// `last`), the snapshots captured before it written, and the hand-off to `/metrics`.
+    async fn complete(&mut self, f: InFlight, last: bool) -> Result<(), RuntimeError> {
+        let flush::Done {
+            segments,
+            mut jobs,
+            result,
+        } = f.task.await;
+        self.segments = segments;
+        let written = result?;
+        self.report.direct_writes += written.writes;
+        self.report.direct_bytes += written.bytes;
+        self.report.segments_opened += written.opened;
+        self.segments_direct += written.opened_direct;
+        for w in self.refinery.partitions_mut() {
+            if let Some(j) = jobs.iter().find(|j| j.segment == w.paths().segment) {
+                w.mark_durable_upto(j.end())?;
+            }
+        }
+        self.spare.extend(jobs.drain(..).map(|j| j.bytes));
+        self.jobs = jobs;
+        // Everything read from the ring before the seal is durable now (or was re-derived).
+        if let Some(t0) = f.oldest_read {
+            self.stats
+                .read_to_durable
+                .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
+        }
+        let closed = if last {
+            self.refinery.close_all()?
+        } else {
+            self.refinery.close_partitions(&f.closing)?
+        };
+        for c in closed {
+            if let Some(d) = self.segments.remove(&c.paths.segment) {
+                d.close().await?;
+            }
+            self.report.closed.push(c);
+        }
+        self.write_snapshots(f.snapshots)?;
+        self.stats
+            .flush_duration
+            .record(f.sealed_at.elapsed().as_nanos() as u64);
+        self.hand_off();
+        Ok(())
+    }
+
+    /// Writes snapshots whose log is durable, one batch per round: a token passes several
+    /// points in one flush when the input runs faster than exchange time, and a batch holds a
+    /// token once, in point order.
+    fn write_snapshots(&mut self, mut snapshots: Vec<Pending>) -> Result<(), RuntimeError> {
+        let mut batch = std::mem::take(&mut self.snapshot_batch);
+        while !snapshots.is_empty() {
+            batch.clear();
             let mut i = 0;
-            while i < self.snapshots_due.len() {
-                let token = self.snapshots_due[i].token_id;
-                if due.iter().any(|p| p.token_id == token) {
+            while i < snapshots.len() {
+                let token = snapshots[i].token_id;
+                if batch.iter().any(|p| p.token_id == token) {
                     i += 1;
                 } else {
-                    due.push(self.snapshots_due.remove(i));
+                    batch.push(snapshots.remove(i));
                 }
             }
             let t0 = Instant::now();
-            self.store.write_batch(&due)?;
+            self.store.write_batch(&batch)?;
             self.stats
                 .snapshot_write
                 .record(t0.elapsed().as_nanos() as u64);
-            self.report.snapshots += due.len() as u64;
+            self.report.snapshots += batch.len() as u64;
         }
-        self.snapshot_batch = due;
+        self.snapshot_batch = batch;
+        // Its capacity serves a later flush's captures.
+        self.snapshot_spare = snapshots;
         Ok(())
     }
 }

@@ -123,6 +123,9 @@ pub struct ShardStats {
     /// the end of its `fdatasync` (the worst record of that flush; the feed's receive time is
     /// not carried through the ring).
     pub read_to_durable: Stage,
+    /// Between two ring reads with no empty poll between them (records were waiting): the
+    /// record's own processing plus any pause of the loop (a flush it waited for, a yield).
+    pub read_pause: Stage,
 }
 
 impl Default for ShardStats {
@@ -136,12 +139,13 @@ impl Default for ShardStats {
             flush_cadence: Stage::new("flush_cadence", "flush cadence"),
             snapshot_write: Stage::new("snapshot_write", "snapshot write"),
             read_to_durable: Stage::new("read_to_durable", "ring read → durable"),
+            read_pause: Stage::new("read_pause", "ring read → next read"),
         }
     }
 }
 
 impl ShardStats {
-    pub fn stages(&self) -> [&Stage; 8] {
+    pub fn stages(&self) -> [&Stage; 9] {
         [
             &self.publish_to_read,
             &self.hot_path,
@@ -151,6 +155,7 @@ impl ShardStats {
             &self.flush_cadence,
             &self.snapshot_write,
             &self.read_to_durable,
+            &self.read_pause,
         ]
     }
 
@@ -161,7 +166,7 @@ impl ShardStats {
         }
     }
 
-    fn stages_mut(&mut self) -> [&mut Stage; 8] {
+    fn stages_mut(&mut self) -> [&mut Stage; 9] {
         [
             &mut self.publish_to_read,
             &mut self.hot_path,
@@ -171,6 +176,7 @@ impl ShardStats {
             &mut self.flush_cadence,
             &mut self.snapshot_write,
             &mut self.read_to_durable,
+            &mut self.read_pause,
         ]
     }
 
@@ -185,6 +191,7 @@ impl ShardStats {
             self.flush_cadence,
             self.snapshot_write,
             self.read_to_durable,
+            self.read_pause,
         ]
         .into_iter()
         .map(|s| (s.key, s.hist))

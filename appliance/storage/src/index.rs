@@ -206,7 +206,9 @@ impl TimeIndex {
 pub struct IndexFile {
     path: PathBuf,
     file: File,
-    pending: Vec<u8>,
+    /// Entries not yet written, in segment order.
+    pending: Vec<IndexEntry>,
+    scratch: Vec<u8>,
 }
 
 impl IndexFile {
@@ -222,6 +224,7 @@ impl IndexFile {
             path: path.to_owned(),
             file,
             pending: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 
@@ -244,19 +247,33 @@ impl IndexFile {
             path: path.to_owned(),
             file,
             pending: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 
     pub fn push(&mut self, e: &IndexEntry) {
-        self.pending.extend_from_slice(&e.encode());
+        self.pending.push(*e);
     }
 
     /// Call only after the segment bytes the pending entries cover are durable.
     pub fn sync(&mut self) -> Result<(), StorageError> {
+        self.sync_upto(u64::MAX)
+    }
+
+    /// Writes and syncs the pending entries that end at or before `durable_end` (the segment
+    /// is durable up to there); the others wait for their frames. Nothing to write, no sync.
+    pub fn sync_upto(&mut self, durable_end: u64) -> Result<(), StorageError> {
+        let n = self.pending.partition_point(|e| e.end() <= durable_end);
+        if n == 0 {
+            return Ok(());
+        }
+        self.scratch.clear();
+        for e in self.pending.drain(..n) {
+            self.scratch.extend_from_slice(&e.encode());
+        }
         self.file
-            .write_all(&self.pending)
+            .write_all(&self.scratch)
             .map_err(io_at(&self.path))?;
-        self.pending.clear();
         self.file.sync_data().map_err(io_at(&self.path))
     }
 }

@@ -227,11 +227,17 @@ impl PartitionWriter {
         self.segment.pending()
     }
 
-    /// Another writer (the O_DIRECT flush) made `pending()` durable: index entries may now
-    /// cover those frames.
-    pub fn mark_durable(&mut self) -> Result<(), StorageError> {
-        self.segment.mark_written();
-        self.index.sync()
+    /// Hands the frames not yet written to the appliance's O_DIRECT flush: their segment
+    /// offset and bytes; appends go on into `spare`. See [`Self::mark_durable_upto`].
+    pub fn seal(&mut self, spare: Vec<u8>) -> (u64, Vec<u8>) {
+        let start = self.segment.pending().0;
+        (start, self.segment.seal(spare))
+    }
+
+    /// The O_DIRECT flush made the segment durable up to `end`: index entries may now cover
+    /// those frames (those past it wait).
+    pub fn mark_durable_upto(&mut self, end: u64) -> Result<(), StorageError> {
+        self.index.sync_upto(end)
     }
 
     /// Makes every appended record durable through the page cache; index entries only ever

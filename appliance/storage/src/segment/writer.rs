@@ -13,8 +13,8 @@ const BUFFER_BYTES: usize = 1 << 20;
 
 /// Appends framed records to a `.q` segment. `append` only encodes into memory (no syscall:
 /// it is on the hot path); the bytes reach the file at `sync` (through the page cache, for
-/// import and tools) or through the appliance's O_DIRECT writer, which takes `pending()` and
-/// reports back with `mark_written()`.
+/// import and tools) or through the appliance's O_DIRECT writer, which takes them with
+/// `seal()`.
 pub struct SegmentWriter {
     path: PathBuf,
     file: File,
@@ -109,10 +109,13 @@ impl SegmentWriter {
         (self.written, &self.buf)
     }
 
-    /// Another writer made `pending()` durable.
-    pub fn mark_written(&mut self) {
+    /// Hands the frames not yet written (from offset `pending().0`) to another writer (the
+    /// appliance's O_DIRECT flush, which tracks when they are durable); appends go on into
+    /// `spare`, so the hot path never waits for that write.
+    pub fn seal(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
+        spare.clear();
         self.written += self.buf.len() as u64;
-        self.buf.clear();
+        std::mem::replace(&mut self.buf, spare)
     }
 
     /// The offset just past the last appended frame.
