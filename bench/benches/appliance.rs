@@ -73,6 +73,7 @@ fn main() {
     let settings = ShardSettings {
         index: 0,
         cpu: cores - 1,
+        shard_cpus: vec![cores - 1],
         refinery,
         flush_interval: Duration::from_millis(250),
         snapshot_every_ns: 60_000_000_000,

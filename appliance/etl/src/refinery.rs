@@ -462,6 +462,11 @@ impl Refinery {
             .collect()
     }
 
+    /// The segment file of an open partition.
+    pub fn segment_of(&self, key: &PartitionKey) -> Option<PathBuf> {
+        self.writers.get(key).map(|w| w.paths().segment.clone())
+    }
+
     /// Closes these partitions (keys from [`Self::expired`]; one already closed is skipped).
     pub fn close_partitions(&mut self, keys: &[PartitionKey]) -> Result<Vec<Closed>, EtlError> {
         let mut closed = Vec::with_capacity(keys.len());

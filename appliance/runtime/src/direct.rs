@@ -7,9 +7,35 @@
 //! partial block's valid bytes. The zeros past the valid end are the padding that readers
 //! take as a clean end (docs/formats/segment.md); closing truncates them away.
 
-use glommio::io::{DmaFile, OpenOptions};
+use glommio::io::{DmaBuffer, DmaFile, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+/// Bytes per O_DIRECT write: a multiple of any device's alignment.
+pub const CHUNK: usize = 1 << 20;
+
+/// The DMA buffers the flush copies chunks into, allocated once and reused by every flush
+/// (two: one being written while the next is copied).
+#[derive(Default)]
+pub struct ChunkPool {
+    free: Vec<Rc<DmaBuffer>>,
+}
+
+impl ChunkPool {
+    fn take(&mut self, file: &DmaFile) -> Rc<DmaBuffer> {
+        self.free
+            .pop()
+            .unwrap_or_else(|| Rc::new(file.alloc_dma_buffer(CHUNK)))
+    }
+
+    /// Keeps a buffer of [`CHUNK`] bytes for reuse (once its write has dropped its share).
+    fn put(&mut self, buf: Rc<DmaBuffer>) {
+        if buf.len() == CHUNK && Rc::strong_count(&buf) == 1 && self.free.len() < 2 {
+            self.free.push(buf);
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {op}: {source}", path.display())]
@@ -21,7 +47,8 @@ pub struct DirectError {
 
 pub struct DirectSegment {
     path: PathBuf,
-    file: DmaFile,
+    /// Shared with the chunk writes in flight.
+    file: Rc<DmaFile>,
     align: u64,
     /// Valid bytes of the last partial block, from its aligned start to the valid end.
     tail: Vec<u8>,
@@ -65,7 +92,7 @@ impl DirectSegment {
         };
         Ok(Self {
             path: path.to_owned(),
-            file,
+            file: Rc::new(file),
             align,
             tail,
             end,
@@ -94,8 +121,17 @@ impl DirectSegment {
         u32::from_str_radix(line.trim_start_matches("flags:").trim(), 8).ok()
     }
 
-    /// Writes `bytes`, which must start at the valid end, and makes them durable.
-    pub async fn append_durable(&mut self, start: u64, bytes: &[u8]) -> Result<(), DirectError> {
+    /// Writes `bytes`, which must start at the valid end, and makes them durable. The aligned
+    /// stream `tail ‖ bytes ‖ zeros` goes out in chunks of [`CHUNK`] bytes copied into two
+    /// DMA buffers that `pool` keeps for every flush: one chunk is copied while the previous
+    /// one is written, and between chunks the executor may run the shard's drain loop, so a
+    /// flush of tens of MB never holds the core for more than one chunk's copy.
+    pub async fn append_durable(
+        &mut self,
+        start: u64,
+        bytes: &[u8],
+        pool: &mut ChunkPool,
+    ) -> Result<(), DirectError> {
         assert_eq!(start, self.end, "appends continue at the valid end");
         if bytes.is_empty() {
             return Ok(());
@@ -104,43 +140,88 @@ impl DirectSegment {
         debug_assert_eq!(block_start % self.align, 0);
         let valid = self.tail.len() + bytes.len();
         let padded = valid.div_ceil(self.align as usize) * self.align as usize;
-        let mut buf = self.file.alloc_dma_buffer(padded);
-        let b = buf.as_bytes_mut();
-        b[..self.tail.len()].copy_from_slice(&self.tail);
-        b[self.tail.len()..valid].copy_from_slice(bytes);
-        b[valid..].fill(0);
-        // Keep the new partial block for the next flush before the buffer is handed over.
-        let new_end = self.end + bytes.len() as u64;
-        let keep = (new_end % self.align) as usize;
-        self.tail.clear();
-        self.tail.extend_from_slice(&b[valid - keep..valid]);
         assert!(
-            block_start % self.align == 0 && padded as u64 % self.align == 0,
-            "O_DIRECT write must be aligned"
+            block_start % self.align == 0
+                && padded as u64 % self.align == 0
+                && CHUNK as u64 % self.align == 0,
+            "O_DIRECT writes must be aligned"
         );
-        let n = self
-            .file
-            .write_at(buf, block_start)
-            .await
-            .map_err(err(&self.path, "write"))?;
-        if n != padded {
-            return Err(DirectError {
-                path: self.path.clone(),
-                op: "write",
-                source: std::io::Error::new(
-                    std::io::ErrorKind::WriteZero,
-                    format!("short write {n} of {padded}"),
-                ),
-            });
+        // Byte `i` of the stream `tail ‖ bytes ‖ zeros`, copied by ranges.
+        let (tail, align) = (std::mem::take(&mut self.tail), self.align);
+        let fill = |dst: &mut [u8], from: usize| {
+            let mut at = 0;
+            if from < tail.len() {
+                let n = (tail.len() - from).min(dst.len());
+                dst[..n].copy_from_slice(&tail[from..from + n]);
+                at = n;
+            }
+            let b0 = (from + at).saturating_sub(tail.len());
+            if b0 < bytes.len() && at < dst.len() {
+                let n = (bytes.len() - b0).min(dst.len() - at);
+                dst[at..at + n].copy_from_slice(&bytes[b0..b0 + n]);
+                at += n;
+            }
+            dst[at..].fill(0);
+        };
+        let mut pos = 0usize;
+        let mut result = Ok(());
+        while pos < padded && result.is_ok() {
+            let len = CHUNK.min(padded - pos);
+            let mut buf = if len == CHUNK {
+                pool.take(&self.file)
+            } else {
+                Rc::new(self.file.alloc_dma_buffer(len))
+            };
+            fill(
+                Rc::get_mut(&mut buf)
+                    .expect("a pooled buffer is not shared")
+                    .as_bytes_mut(),
+                pos,
+            );
+            let at = block_start + pos as u64;
+            let r = self.file.write_rc_at(buf.clone(), at).await;
+            result = self.finished_write(r, buf, pool);
+            pos += len;
         }
+        // The new partial block, kept for the next flush.
+        let new_end = self.end + bytes.len() as u64;
+        let keep = (new_end % align) as usize;
+        let mut next = Vec::with_capacity(align as usize);
+        next.resize(keep, 0);
+        fill(&mut next, valid - keep);
+        self.tail = next;
+        result?;
         self.file
             .fdatasync()
             .await
             .map_err(err(&self.path, "fdatasync"))?;
         self.end = new_end;
-        self.writes += 1;
         self.bytes_written += padded as u64;
         Ok(())
+    }
+
+    /// One chunk's write ended; its buffer goes back to the pool if it was a pooled one.
+    fn finished_write(
+        &mut self,
+        r: glommio::Result<usize, ()>,
+        buf: Rc<DmaBuffer>,
+        pool: &mut ChunkPool,
+    ) -> Result<(), DirectError> {
+        let want = buf.len();
+        pool.put(buf);
+        self.writes += 1;
+        match r {
+            Ok(n) if n == want => Ok(()),
+            Ok(n) => Err(DirectError {
+                path: self.path.clone(),
+                op: "write",
+                source: std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    format!("short write {n} of {want}"),
+                ),
+            }),
+            Err(e) => Err(err(&self.path, "write")(e)),
+        }
     }
 
     /// Cuts the zero padding and closes the file.
@@ -153,7 +234,9 @@ impl DirectSegment {
             .fdatasync()
             .await
             .map_err(err(&self.path, "fdatasync"))?;
-        self.file.close().await.map_err(err(&self.path, "close"))?;
+        let file = Rc::try_unwrap(self.file)
+            .unwrap_or_else(|_| unreachable!("no chunk write is in flight at close"));
+        file.close().await.map_err(err(&self.path, "close"))?;
         Ok(())
     }
 }

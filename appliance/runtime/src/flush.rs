@@ -1,21 +1,24 @@
-//! The shard's overlapped flush: at each deadline the shard seals its partitions' buffers and
-//! hands the sealed bytes to a task on its own glommio task queue, which writes them with
-//! O_DIRECT through io_uring and `fdatasync`s each segment, while the shard goes on draining
-//! its ring into fresh buffers. At most one flush is in flight: a deadline that finds the
-//! previous one still running waits for it (back-pressure on the ring, counted).
+//! The shard's flush writer: a thread with its own glommio executor, pinned off the shard
+//! cores, that owns the shard's O_DIRECT segments. At each deadline the shard seals its
+//! partitions' buffers and hands them over; the writer writes them through io_uring and
+//! `fdatasync`s each segment while the shard goes on draining its ring into fresh buffers, then
+//! hands the buffers back. At most one flush is in flight: a deadline that finds the previous
+//! one still running waits for it (back-pressure on the ring, counted).
 //!
-//! The task owns the O_DIRECT segments (`DirectSegment`) while it runs and hands them back
-//! with the buffers when it ends; nothing is shared between the two tasks but a flag that says
-//! "done", which the drain loop polls between records.
+//! Why a thread and not a task on the shard's executor: glommio reaps I/O completions only
+//! when its scheduler preempts the running task (every 100 ms by default), so a flush task
+//! beside a drain loop that never sleeps advanced one step per 100 ms; a shorter preemption
+//! timer made the executor sleep through a completion now and then (the run hung with a full
+//! ring). On its own executor the writer sleeps in io_uring until each completion, and the
+//! shard core does no flush work at all.
 
-use crate::direct::DirectSegment;
+use crate::direct::{ChunkPool, DirectSegment};
 use crate::RuntimeError;
 use chronicle_etl::PartitionKey;
 use chronicle_state::store::Pending;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::rc::Rc;
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 
 /// One partition's sealed frames.
 pub struct Job {
@@ -32,7 +35,7 @@ impl Job {
     }
 }
 
-/// What a flush task did.
+/// What a flush did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Written {
     pub writes: u64,
@@ -42,17 +45,21 @@ pub struct Written {
     pub opened_direct: u64,
 }
 
-/// A flush task's hand-back.
+/// One flush: the jobs, then the segments to close once they are durable (their partition's
+/// day is over, or the run ends).
+struct Request {
+    jobs: Vec<Job>,
+    close: Vec<PathBuf>,
+}
+
+/// A flush's hand-back: the jobs (their buffers, for reuse) and what came of them.
 pub struct Done {
-    pub segments: BTreeMap<PathBuf, DirectSegment>,
     pub jobs: Vec<Job>,
     pub result: Result<Written, RuntimeError>,
 }
 
 /// A flush in flight and what becomes true when it is durable.
 pub struct InFlight {
-    pub task: glommio::Task<Done>,
-    pub done: Rc<Cell<bool>>,
     /// Snapshots captured before the seal: their log is in this flush.
     pub snapshots: Vec<Pending>,
     /// Partitions that had expired at the seal: closed once their last bytes are durable.
@@ -62,31 +69,118 @@ pub struct InFlight {
     pub sealed_at: std::time::Instant,
 }
 
-/// Writes each job at its offset with O_DIRECT and makes it durable, opening segments it has
-/// not seen yet. Sets `done` when it ends, whatever the result.
-pub async fn write(
-    mut segments: BTreeMap<PathBuf, DirectSegment>,
-    jobs: Vec<Job>,
-    done: Rc<Cell<bool>>,
+pub struct FlushWriter {
+    to: Option<Sender<Request>>,
+    from: Receiver<Done>,
+    thread: Option<glommio::ExecutorJoinHandle<()>>,
+}
+
+impl FlushWriter {
+    /// Starts shard `index`'s writer on the first core that is not a shard core (unbound if
+    /// there is none), with `io_memory` bytes of io_uring registered memory.
+    pub fn spawn(
+        index: usize,
+        shard_cpus: &[usize],
+        io_memory: usize,
+    ) -> Result<Self, RuntimeError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let placement = match (0..cores).find(|c| !shard_cpus.contains(c)) {
+            Some(cpu) => glommio::Placement::Fixed(cpu),
+            None => glommio::Placement::Unbound,
+        };
+        let (to, requests) = channel::<Request>();
+        let (back, from) = channel::<Done>();
+        let thread = glommio::LocalExecutorBuilder::new(placement)
+            .name(&format!("flush-{index}"))
+            .io_memory(io_memory)
+            .spawn(move || async move {
+                let mut segments = BTreeMap::new();
+                let mut pool = ChunkPool::default();
+                // Nothing else runs on this executor: waiting here for the next flush is fine.
+                while let Ok(request) = requests.recv() {
+                    let done = flush(&mut segments, &mut pool, request).await;
+                    if back.send(done).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| RuntimeError::Executor(format!("flush writer: {e}")))?;
+        Ok(Self {
+            to: Some(to),
+            from,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a flush over: `jobs`, then closing `close`.
+    pub fn submit(&self, jobs: Vec<Job>, close: Vec<PathBuf>) -> Result<(), RuntimeError> {
+        self.to
+            .as_ref()
+            .expect("not stopped")
+            .send(Request { jobs, close })
+            .map_err(|_| self.died())
+    }
+
+    /// The flush in flight, if it is done (never waits).
+    pub fn try_done(&self) -> Result<Option<Done>, RuntimeError> {
+        match self.from.try_recv() {
+            Ok(d) => Ok(Some(d)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(TryRecvError::Disconnected) => Err(self.died()),
+        }
+    }
+
+    /// Waits for the flush in flight.
+    pub fn wait(&self) -> Result<Done, RuntimeError> {
+        self.from.recv().map_err(|_| self.died())
+    }
+
+    fn died(&self) -> RuntimeError {
+        RuntimeError::Executor("the flush writer thread ended".into())
+    }
+}
+
+impl Drop for FlushWriter {
+    fn drop(&mut self) {
+        self.to = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn flush(
+    segments: &mut BTreeMap<PathBuf, DirectSegment>,
+    pool: &mut ChunkPool,
+    request: Request,
 ) -> Done {
     let mut written = Written::default();
     let mut result = Ok(());
-    for job in jobs.iter().filter(|j| !j.bytes.is_empty()) {
-        result = write_one(&mut segments, job, &mut written).await;
+    for job in request.jobs.iter().filter(|j| !j.bytes.is_empty()) {
+        result = write_one(segments, pool, job, &mut written).await;
         if result.is_err() {
             break;
         }
     }
-    done.set(true);
+    if result.is_ok() {
+        for path in &request.close {
+            if let Some(d) = segments.remove(path) {
+                result = d.close().await.map_err(RuntimeError::from);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+    }
     Done {
-        segments,
-        jobs,
+        jobs: request.jobs,
         result: result.map(|()| written),
     }
 }
 
 async fn write_one(
     segments: &mut BTreeMap<PathBuf, DirectSegment>,
+    pool: &mut ChunkPool,
     job: &Job,
     written: &mut Written,
 ) -> Result<(), RuntimeError> {
@@ -102,7 +196,7 @@ async fn write_one(
     }
     let d = segments.get_mut(&job.segment).expect("opened above");
     let before = (d.writes, d.bytes_written);
-    d.append_durable(job.start, &job.bytes).await?;
+    d.append_durable(job.start, &job.bytes, pool).await?;
     written.writes += d.writes - before.0;
     written.bytes += d.bytes_written - before.1;
     Ok(())

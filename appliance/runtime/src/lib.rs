@@ -10,6 +10,7 @@ pub mod flush;
 pub mod hold;
 pub mod run;
 pub mod shard;
+pub mod snapshots;
 pub mod stats;
 
 /// Configures the fail points from `FAILPOINTS` for the rest of the process (`chronicle`'s

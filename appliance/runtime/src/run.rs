@@ -98,6 +98,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         let settings = ShardSettings {
             index: i,
             cpu: s.cpu,
+            shard_cpus: cfg.shards.iter().map(|s| s.cpu).collect(),
             refinery,
             flush_interval: Duration::from_millis(cfg.flush.interval_ms),
             snapshot_every_ns: cfg.snapshots.every_ms * 1_000_000,
@@ -416,13 +417,14 @@ fn tier_counters(c: &Arc<chronicle_tier::TierCounters>) -> Vec<chronicle_metrics
 
 /// Pins the calling thread to the cores it may run on that are not shard cores; false if
 /// there is none (then it is left as it was).
-fn pin_off(shard_cpus: &[usize]) -> bool {
+pub(crate) fn pin_off(shard_cpus: &[usize]) -> bool {
     let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read and write that
-    // local set and the calling thread's affinity.
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read the process's
+    // (its main thread's) affinity into that local set and write the calling thread's. The
+    // process's, not the caller's: a thread started from a pinned shard inherits its core.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size, &mut set) != 0 {
+        if libc::sched_getaffinity(libc::getpid(), size, &mut set) != 0 {
             return false;
         }
         for &cpu in shard_cpus {

@@ -3,9 +3,9 @@
 //! every flush interval — by deadline, not by a repeating timer that drifts — writes the
 //! buffered records with O_DIRECT, then snapshots the engines.
 
-use crate::direct::DirectSegment;
-use crate::flush::{self, InFlight, Job};
+use crate::flush::{self, FlushWriter, InFlight, Job};
 use crate::hold::Hold;
+use crate::snapshots::SnapshotWriter;
 use crate::stats::{PublishClock, ShardStats};
 use crate::RuntimeError;
 use chronicle_engine::TokenEngine;
@@ -17,15 +17,13 @@ use chronicle_state::position::LogPosition;
 use chronicle_state::recovery::{catch_up, Cadence};
 use chronicle_state::store::{Pending, SnapshotStore};
 use chronicle_storage::symbols::DimSymbol;
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Records between two checks of the deadline (and yields to the flush task).
+/// Records between two checks of the deadline and of the flush in flight.
 const YIELD_EVERY: u64 = 64;
 
 /// Why the drain loop returned.
@@ -46,6 +44,8 @@ pub const DECLARE_TICK: u64 = u64::MAX;
 pub struct ShardSettings {
     pub index: usize,
     pub cpu: usize,
+    /// Every shard's core: the shard's helper threads run on the others.
+    pub shard_cpus: Vec<usize>,
     pub refinery: RefineryConfig,
     pub flush_interval: Duration,
     pub snapshot_every_ns: u64,
@@ -95,8 +95,10 @@ struct Shard {
     refinery: Refinery,
     store: SnapshotStore,
     engines: BTreeMap<u32, Engine>,
-    /// The O_DIRECT segments, by path (moved into the flush task while one is in flight).
-    segments: BTreeMap<PathBuf, DirectSegment>,
+    /// The thread that writes the sealed buffers with O_DIRECT, and a flush it finished that
+    /// the drain loop saw.
+    writer: FlushWriter,
+    arrived: Option<flush::Done>,
     /// Sealed buffers back from the flush, for the next seal; the job list (reused).
     spare: Vec<Vec<u8>>,
     jobs: Vec<Job>,
@@ -115,10 +117,10 @@ struct Shard {
     report: ShardReport,
     cadence: Cadence,
     /// Snapshots captured at their points (in order), written once the flush that follows
-    /// has made the log they cover durable; and the batch being written (both reused).
+    /// has made the log they cover durable; and an emptied buffer for the next seal.
     snapshots_due: Vec<Pending>,
-    snapshot_batch: Vec<Pending>,
     snapshot_spare: Vec<Pending>,
+    snapshot_writer: SnapshotWriter,
     /// Records of tokens not declared yet, and the buffer their release reuses.
     hold: Hold,
     released: Vec<u8>,
@@ -170,7 +172,8 @@ impl Shard {
             store: SnapshotStore::new(&s.refinery.data_dir, s.retain),
             refinery: Refinery::new(s.refinery.clone())?,
             engines: BTreeMap::new(),
-            segments: BTreeMap::new(),
+            writer: FlushWriter::spawn(s.index, &s.shard_cpus, s.io_memory_bytes)?,
+            arrived: None,
             spare: Vec::new(),
             jobs: Vec::new(),
             segments_direct: 0,
@@ -204,8 +207,13 @@ impl Shard {
                 at_end: true,
             },
             snapshots_due: Vec::new(),
-            snapshot_batch: Vec::new(),
             snapshot_spare: Vec::new(),
+            snapshot_writer: SnapshotWriter::spawn(
+                &s.refinery.data_dir,
+                s.retain,
+                s.index,
+                s.shard_cpus.clone(),
+            )?,
             hold: Hold::new(),
             released: Vec::new(),
             gap_tokens: Vec::new(),
@@ -220,31 +228,28 @@ impl Shard {
         done: &AtomicBool,
         interval: Duration,
     ) -> Result<(), RuntimeError> {
-        // The flush task's own queue: the drain loop yields to it between records while a
-        // flush is in flight.
-        let queue = glommio::executor().create_task_queue(
-            glommio::Shares::default(),
-            glommio::Latency::NotImportant,
-            "flush",
-        );
         let start = Instant::now();
         let mut deadline = start + interval;
         let mut last_flush = start;
         let mut inflight: Option<InFlight> = None;
         loop {
-            let flag = inflight.as_ref().map(|f| f.done.clone());
-            let why = self.drain(ring, done, deadline, flag.as_deref()).await?;
+            let why = self.drain(ring, done, deadline, inflight.is_some()).await?;
             if let Some(f) = inflight.take() {
+                let d = match self.arrived.take() {
+                    Some(d) => d,
+                    None => {
+                        // The deadline (or the end) came with the last flush still in
+                        // flight: wait for it, the ring not read meanwhile (back-pressure).
+                        if why == Drained::Deadline {
+                            self.report.flush_waits += 1;
+                        }
+                        self.writer.wait()?
+                    }
+                };
+                self.complete(f, d, false)?;
                 if why == Drained::FlushDone {
-                    self.complete(f, false).await?;
                     continue;
                 }
-                // The deadline (or the end) came with the last flush still in flight: wait
-                // for it, the ring not read meanwhile (back-pressure).
-                if why == Drained::Deadline {
-                    self.report.flush_waits += 1;
-                }
-                self.complete(f, false).await?;
             }
             if why == Drained::Finished {
                 break;
@@ -254,7 +259,7 @@ impl Shard {
                 .flush_cadence
                 .record((t - last_flush).as_nanos() as u64);
             last_flush = t;
-            inflight = Some(self.seal(&queue, false)?);
+            inflight = Some(self.seal(false)?);
             // Next deadline on the fixed grid; a loop that overran skips the missed slots.
             deadline += interval;
             while deadline <= Instant::now() {
@@ -264,8 +269,9 @@ impl Shard {
         }
         // The end (input done, or SIGTERM): everything left, then the partitions closed and
         // the final snapshots.
-        let last = self.seal(&queue, true)?;
-        self.complete(last, true).await?;
+        let last = self.seal(true)?;
+        let d = self.writer.wait()?;
+        self.complete(last, d, true)?;
         self.report.counters = self.refinery.counters;
         self.report.o_direct_verified =
             self.report.segments_opened > 0 && self.report.segments_opened == self.segments_direct;
@@ -281,13 +287,14 @@ impl Shard {
     }
 
     /// The hot loop: pops and refines records until the flush deadline, the end of the feed
-    /// (and of the ring), or the in-flight flush's `flushed` flag, whichever comes first.
+    /// (and of the ring), or the end of the flush in flight (kept in `arrived`), whichever
+    /// comes first.
     async fn drain(
         &mut self,
         ring: &mut Consumer,
         done: &AtomicBool,
         deadline: Instant,
-        flushed: Option<&Cell<bool>>,
+        in_flight: bool,
     ) -> Result<Drained, RuntimeError> {
         let mut n = 0u64;
         // TSC of the previous read, if it found a record (for `read_pause`).
@@ -338,17 +345,16 @@ impl Shard {
             if Instant::now() >= deadline {
                 return Ok(Drained::Deadline);
             }
-            match flushed {
-                // A flush in flight progresses only when this task lets the executor run it
-                // (its I/O completions, its next submission).
-                Some(f) if f.get() => return Ok(Drained::FlushDone),
-                Some(_) => {
-                    glommio::executor().yield_task_queue_now().await;
-                    // The pause the yield made is not the ring's doing.
-                    previous_read = None;
+            if in_flight {
+                if let Some(d) = self.writer.try_done()? {
+                    self.arrived = Some(d);
+                    return Ok(Drained::FlushDone);
                 }
-                None if idle => std::hint::spin_loop(),
-                None => glommio::yield_if_needed().await,
+            }
+            if idle {
+                std::hint::spin_loop();
+            } else {
+                glommio::yield_if_needed().await;
             }
         }
     }
@@ -633,11 +639,7 @@ impl Shard {
 
     /// At a deadline (or the end: `last`): captures the final snapshots if `last`, seals every
     /// partition's pending frames and starts the flush task that writes them.
-    fn seal(
-        &mut self,
-        queue: &glommio::TaskQueueHandle,
-        last: bool,
-    ) -> Result<InFlight, RuntimeError> {
+    fn seal(&mut self, last: bool) -> Result<InFlight, RuntimeError> {
         self.report.flushes += 1;
         if last {
             // The state of every engine that moved since its last point.
@@ -664,7 +666,13 @@ impl Shard {
             if w.pending().1.is_empty() {
                 continue;
             }
-            let spare = self.spare.pop().unwrap_or_default();
+            // A buffer back from an earlier flush, else one as large as this one grew: the
+            // next interval appends into reserved room instead of reallocating as it fills.
+            let pending = w.pending().1.len();
+            let spare = self
+                .spare
+                .pop()
+                .unwrap_or_else(|| Vec::with_capacity(pending.next_power_of_two()));
             let segment = w.paths().segment.clone();
             let (start, bytes) = w.seal(spare);
             jobs.push(Job {
@@ -673,13 +681,20 @@ impl Shard {
                 bytes,
             });
         }
-        let done = Rc::new(Cell::new(false));
-        let segments = std::mem::take(&mut self.segments);
-        let task = glommio::spawn_local_into(flush::write(segments, jobs, done.clone()), *queue)
-            .map_err(|e| RuntimeError::Executor(format!("flush task: {e}")))?;
+        // Segments close on the writer once their last bytes are durable.
+        let close = if last {
+            self.refinery
+                .partitions_mut()
+                .map(|w| w.paths().segment.clone())
+                .collect()
+        } else {
+            closing
+                .iter()
+                .filter_map(|k| self.refinery.segment_of(k))
+                .collect()
+        };
+        self.writer.submit(jobs, close)?;
         Ok(InFlight {
-            task,
-            done,
             snapshots: std::mem::replace(
                 &mut self.snapshots_due,
                 std::mem::take(&mut self.snapshot_spare),
@@ -690,16 +705,11 @@ impl Shard {
         })
     }
 
-    /// Waits for a flush to end, then what its durability allows: index entries over the
+    /// A flush ended: what its durability allows: index entries over the
     /// durable frames, the partitions that expired at its seal closed (all of them when
     /// `last`), the snapshots captured before it written, and the hand-off to `/metrics`.
-    async fn complete(&mut self, f: InFlight, last: bool) -> Result<(), RuntimeError> {
-        let flush::Done {
-            segments,
-            mut jobs,
-            result,
-        } = f.task.await;
-        self.segments = segments;
+    fn complete(&mut self, f: InFlight, done: flush::Done, last: bool) -> Result<(), RuntimeError> {
+        let flush::Done { mut jobs, result } = done;
         let written = result?;
         self.report.direct_writes += written.writes;
         self.report.direct_bytes += written.bytes;
@@ -723,13 +733,23 @@ impl Shard {
         } else {
             self.refinery.close_partitions(&f.closing)?
         };
-        for c in closed {
-            if let Some(d) = self.segments.remove(&c.paths.segment) {
-                d.close().await?;
-            }
-            self.report.closed.push(c);
+        self.report.closed.extend(closed);
+        // Off the shard core: the snapshot writer thread writes them, in order.
+        if let Some(spare) = self.snapshot_writer.submit(f.snapshots)? {
+            self.keep_spare(spare);
         }
-        self.write_snapshots(f.snapshots)?;
+        let written = if last {
+            self.snapshot_writer.finish()?
+        } else {
+            self.snapshot_writer.poll()?
+        };
+        for w in written {
+            for ns in w.batch_ns {
+                self.stats.snapshot_write.record(ns);
+            }
+            self.report.snapshots += w.snapshots;
+            self.keep_spare(w.spare);
+        }
         self.stats
             .flush_duration
             .record(f.sealed_at.elapsed().as_nanos() as u64);
@@ -737,32 +757,11 @@ impl Shard {
         Ok(())
     }
 
-    /// Writes snapshots whose log is durable, one batch per round: a token passes several
-    /// points in one flush when the input runs faster than exchange time, and a batch holds a
-    /// token once, in point order.
-    fn write_snapshots(&mut self, mut snapshots: Vec<Pending>) -> Result<(), RuntimeError> {
-        let mut batch = std::mem::take(&mut self.snapshot_batch);
-        while !snapshots.is_empty() {
-            batch.clear();
-            let mut i = 0;
-            while i < snapshots.len() {
-                let token = snapshots[i].token_id;
-                if batch.iter().any(|p| p.token_id == token) {
-                    i += 1;
-                } else {
-                    batch.push(snapshots.remove(i));
-                }
-            }
-            let t0 = Instant::now();
-            self.store.write_batch(&batch)?;
-            self.stats
-                .snapshot_write
-                .record(t0.elapsed().as_nanos() as u64);
-            self.report.snapshots += batch.len() as u64;
+    /// Keeps an emptied capture buffer for a later seal (its capacity spares the hot path an
+    /// allocation at the next snapshot point).
+    fn keep_spare(&mut self, spare: Vec<Pending>) {
+        if spare.capacity() > self.snapshot_spare.capacity() {
+            self.snapshot_spare = spare;
         }
-        self.snapshot_batch = batch;
-        // Its capacity serves a later flush's captures.
-        self.snapshot_spare = snapshots;
-        Ok(())
     }
 }
