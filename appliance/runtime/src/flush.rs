@@ -20,19 +20,15 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 
-/// One partition's sealed frames.
+/// One partition's sealed frames, and the index entries over them.
 pub struct Job {
     pub segment: PathBuf,
     /// Segment offset of the first byte.
     pub start: u64,
     pub bytes: Vec<u8>,
-}
-
-impl Job {
-    /// The offset just past the job's frames: the segment is durable up to here once done.
-    pub fn end(&self) -> u64 {
-        self.start + self.bytes.len() as u64
-    }
+    pub index_path: PathBuf,
+    /// Encoded index entries, appended once `bytes` are durable.
+    pub index: Vec<u8>,
 }
 
 /// What a flush did.
@@ -156,7 +152,11 @@ async fn flush(
 ) -> Done {
     let mut written = Written::default();
     let mut result = Ok(());
-    for job in request.jobs.iter().filter(|j| !j.bytes.is_empty()) {
+    for job in request
+        .jobs
+        .iter()
+        .filter(|j| !j.bytes.is_empty() || !j.index.is_empty())
+    {
         result = write_one(segments, pool, job, &mut written).await;
         if result.is_err() {
             break;
@@ -199,5 +199,21 @@ async fn write_one(
     d.append_durable(job.start, &job.bytes, pool).await?;
     written.writes += d.writes - before.0;
     written.bytes += d.bytes_written - before.1;
+    if !job.index.is_empty() {
+        // Derived data behind durable frames; a small buffered append on this thread.
+        append_index(&job.index_path, &job.index)?;
+    }
+    Ok(())
+}
+
+fn append_index(path: &std::path::Path, entries: &[u8]) -> Result<(), RuntimeError> {
+    use std::io::Write;
+    let io = |e| chronicle_storage::StorageError::io(path, e);
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    f.write_all(entries).map_err(io)?;
+    f.sync_data().map_err(io)?;
     Ok(())
 }

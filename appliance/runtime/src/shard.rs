@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// Records between two checks of the deadline and of the flush in flight.
 const YIELD_EVERY: u64 = 64;
+/// One record in this many has its refinery and engine shares timed (two more clock reads).
+const SAMPLE_EVERY: u64 = 16;
 
 /// Why the drain loop returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,7 @@ struct Shard {
     arrived: Option<flush::Done>,
     /// Sealed buffers back from the flush, for the next seal; the job list (reused).
     spare: Vec<Vec<u8>>,
+    spare_index: Vec<Vec<u8>>,
     jobs: Vec<Job>,
     /// Segments opened whose descriptor had O_DIRECT set.
     segments_direct: u64,
@@ -129,6 +132,8 @@ struct Shard {
     /// Tokens whose last declaration did not resolve (reported once each).
     unresolved: BTreeSet<u32>,
     declaration_failures: u64,
+    /// The record being handled is one whose stages are timed (`SAMPLE_EVERY`).
+    sampled: bool,
 }
 
 /// Starts the shard's executor on its core; it runs until `done` is set and its ring is empty
@@ -175,6 +180,7 @@ impl Shard {
             writer: FlushWriter::spawn(s.index, &s.shard_cpus, s.io_memory_bytes)?,
             arrived: None,
             spare: Vec::new(),
+            spare_index: Vec::new(),
             jobs: Vec::new(),
             segments_direct: 0,
             clock: quanta::Clock::new(),
@@ -219,6 +225,7 @@ impl Shard {
             gap_tokens: Vec::new(),
             unresolved: BTreeSet::new(),
             declaration_failures: 0,
+            sampled: false,
         })
     }
 
@@ -297,20 +304,19 @@ impl Shard {
         in_flight: bool,
     ) -> Result<Drained, RuntimeError> {
         let mut n = 0u64;
-        // TSC of the previous read, if it found a record (for `read_pause`).
+        // TSC of the previous read, if it found a record: one clock read per record times
+        // the whole loop, read to read (`hot_path`).
         let mut previous_read: Option<u64> = None;
         loop {
             // Read `done` before popping: a record pushed before `done` was set is then seen.
             let feed_done = done.load(Ordering::Acquire);
             let t0 = self.clock.raw();
+            if let Some(p) = previous_read.take() {
+                self.stats.hot_path.record(self.clock.delta_as_nanos(p, t0));
+            }
             let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
             let idle = match popped {
                 Some(view) => {
-                    if let Some(p) = previous_read {
-                        self.stats
-                            .read_pause
-                            .record(self.clock.delta_as_nanos(p, t0));
-                    }
                     previous_read = Some(t0);
                     if self.oldest_pending.is_none() {
                         self.oldest_pending = Some(t0);
@@ -318,10 +324,9 @@ impl Shard {
                     let rec = view.decode().map_err(|e| {
                         RuntimeError::Ring(format!("undecodable record from the ring: {e}"))
                     })?;
+                    // The refinery's and the engine's shares are timed on a sample.
+                    self.sampled = n % SAMPLE_EVERY == 0;
                     self.handle(&rec, view.bytes)?;
-                    self.stats
-                        .hot_path
-                        .record(self.clock.delta_as_nanos(t0, self.clock.raw()));
                     if let Some(published) = ring.published_ns() {
                         self.publish_clock.record(
                             &mut self.stats.publish_to_read,
@@ -337,10 +342,7 @@ impl Shard {
                     false
                 }
                 None if feed_done => return Ok(Drained::Finished),
-                None => {
-                    previous_read = None;
-                    true
-                }
+                None => true,
             };
             if Instant::now() >= deadline {
                 return Ok(Drained::Deadline);
@@ -508,11 +510,12 @@ impl Shard {
     fn push(&mut self, token: u32, ts: u64, recv: u64, body: Body<'_>) -> Result<(), RuntimeError> {
         let engines = &mut self.engines;
         let clock = &self.clock;
+        let sampled = self.sampled;
         let engine_stage = &mut self.stats.engine_update;
         let (cadence, due) = (self.cadence, &mut self.snapshots_due);
         let mut failed = None;
         let mut engine_ns = 0;
-        let t_push = clock.raw();
+        let t_push = if sampled { clock.raw() } else { 0 };
         let pushed = self.refinery.push(token, ts, recv, body, &mut |a| {
             if a.late {
                 return; // a late stream is outside the canonical log the engine follows
@@ -535,23 +538,27 @@ impl Shard {
                     e.snapped_tick = e.engine.last_global_tick_id();
                 }
             }
-            let t0 = clock.raw();
+            let t0 = if sampled { clock.raw() } else { 0 };
             if let Err(err) = e.engine.apply(a.record) {
                 failed = Some(err);
             }
-            let ns = clock.delta_as_nanos(t0, clock.raw());
-            engine_ns += ns;
-            engine_stage.record(ns);
+            if sampled {
+                let ns = clock.delta_as_nanos(t0, clock.raw());
+                engine_ns += ns;
+                engine_stage.record(ns);
+            }
             e.position = Some(LogPosition {
                 date: a.date,
                 offset: a.end_offset,
             });
         });
-        self.stats.buffer_append.record(
-            clock
-                .delta_as_nanos(t_push, clock.raw())
-                .saturating_sub(engine_ns),
-        );
+        if sampled {
+            self.stats.buffer_append.record(
+                clock
+                    .delta_as_nanos(t_push, clock.raw())
+                    .saturating_sub(engine_ns),
+            );
+        }
         pushed?;
         match failed {
             Some(e) => Err(RuntimeError::Engine(e.to_string())),
@@ -673,12 +680,15 @@ impl Shard {
                 .spare
                 .pop()
                 .unwrap_or_else(|| Vec::with_capacity(pending.next_power_of_two()));
+            let mut index = self.spare_index.pop().unwrap_or_default();
             let segment = w.paths().segment.clone();
-            let (start, bytes) = w.seal(spare);
+            let sealed = w.seal(spare, &mut index);
             jobs.push(Job {
                 segment,
-                start,
-                bytes,
+                start: sealed.start,
+                bytes: sealed.bytes,
+                index_path: w.index_path().to_owned(),
+                index,
             });
         }
         // Segments close on the writer once their last bytes are durable.
@@ -705,9 +715,9 @@ impl Shard {
         })
     }
 
-    /// A flush ended: what its durability allows: index entries over the
-    /// durable frames, the partitions that expired at its seal closed (all of them when
-    /// `last`), the snapshots captured before it written, and the hand-off to `/metrics`.
+    /// A flush ended (its frames and their index entries durable): what that allows. The
+    /// partitions that expired at its seal closed (all of them when `last`), the snapshots
+    /// captured before it handed to the snapshot writer, and the hand-off to `/metrics`.
     fn complete(&mut self, f: InFlight, done: flush::Done, last: bool) -> Result<(), RuntimeError> {
         let flush::Done { mut jobs, result } = done;
         let written = result?;
@@ -715,12 +725,10 @@ impl Shard {
         self.report.direct_bytes += written.bytes;
         self.report.segments_opened += written.opened;
         self.segments_direct += written.opened_direct;
-        for w in self.refinery.partitions_mut() {
-            if let Some(j) = jobs.iter().find(|j| j.segment == w.paths().segment) {
-                w.mark_durable_upto(j.end())?;
-            }
+        for j in jobs.drain(..) {
+            self.spare.push(j.bytes);
+            self.spare_index.push(j.index);
         }
-        self.spare.extend(jobs.drain(..).map(|j| j.bytes));
         self.jobs = jobs;
         // Everything read from the ring before the seal is durable now (or was re-derived).
         if let Some(t0) = f.oldest_read {

@@ -109,11 +109,15 @@ pub struct ShardStats {
     /// The feed's ring publication → the shard's read of the record (cross-process: the
     /// ring's `CLOCK_MONOTONIC` stamp against the shard's clock, see [`PublishClock`]).
     pub publish_to_read: Stage,
-    /// Ring read → decode → refinery (tick id, book, append to the flush buffer) → engine.
+    /// One ring read that found a record → the next read, with no empty read between: pop,
+    /// decode, refinery (tick id, book, append to the flush buffer), engine, and the loop's
+    /// own checks; any pause of the loop while records waited shows here. One clock read per
+    /// record.
     pub hot_path: Stage,
     /// The refinery's part of the hot path: late check, book, tick id, encode and frame into
-    /// the partition's flush buffer (the engine update inside it excluded).
+    /// the partition's flush buffer (the engine update inside it excluded). Sampled.
     pub buffer_append: Stage,
+    /// Sampled.
     pub engine_update: Stage,
     pub flush_duration: Stage,
     /// Time between flush starts (target 250 ms): the deadline schedule's jitter.
@@ -123,29 +127,25 @@ pub struct ShardStats {
     /// the end of its `fdatasync` (the worst record of that flush; the feed's receive time is
     /// not carried through the ring).
     pub read_to_durable: Stage,
-    /// Between two ring reads with no empty poll between them (records were waiting): the
-    /// record's own processing plus any pause of the loop (a flush it waited for, a yield).
-    pub read_pause: Stage,
 }
 
 impl Default for ShardStats {
     fn default() -> Self {
         Self {
             publish_to_read: Stage::new("publish_to_read", "ring publish → shard read"),
-            hot_path: Stage::new("hot_path", "hot path (ring→buffer)"),
+            hot_path: Stage::new("hot_path", "hot path (read→next read)"),
             buffer_append: Stage::new("buffer_append", "buffer append (refinery)"),
             engine_update: Stage::new("engine_update", "engine update"),
             flush_duration: Stage::new("flush_duration", "flush duration"),
             flush_cadence: Stage::new("flush_cadence", "flush cadence"),
             snapshot_write: Stage::new("snapshot_write", "snapshot write"),
             read_to_durable: Stage::new("read_to_durable", "ring read → durable"),
-            read_pause: Stage::new("read_pause", "ring read → next read"),
         }
     }
 }
 
 impl ShardStats {
-    pub fn stages(&self) -> [&Stage; 9] {
+    pub fn stages(&self) -> [&Stage; 8] {
         [
             &self.publish_to_read,
             &self.hot_path,
@@ -155,7 +155,6 @@ impl ShardStats {
             &self.flush_cadence,
             &self.snapshot_write,
             &self.read_to_durable,
-            &self.read_pause,
         ]
     }
 
@@ -166,7 +165,7 @@ impl ShardStats {
         }
     }
 
-    fn stages_mut(&mut self) -> [&mut Stage; 9] {
+    fn stages_mut(&mut self) -> [&mut Stage; 8] {
         [
             &mut self.publish_to_read,
             &mut self.hot_path,
@@ -176,7 +175,6 @@ impl ShardStats {
             &mut self.flush_cadence,
             &mut self.snapshot_write,
             &mut self.read_to_durable,
-            &mut self.read_pause,
         ]
     }
 
@@ -191,7 +189,6 @@ impl ShardStats {
             self.flush_cadence,
             self.snapshot_write,
             self.read_to_durable,
-            self.read_pause,
         ]
         .into_iter()
         .map(|s| (s.key, s.hist))

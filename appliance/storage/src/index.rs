@@ -213,8 +213,10 @@ pub struct IndexFile {
 
 impl IndexFile {
     pub fn create(path: &Path, block_bytes: u32) -> Result<Self, StorageError> {
+        // Append mode, as for a rewritten index: the appliance's flush writer appends to the
+        // same file through a descriptor of its own.
         let mut file = OpenOptions::new()
-            .write(true)
+            .append(true)
             .create_new(true)
             .open(path)
             .map_err(io_at(path))?;
@@ -257,23 +259,25 @@ impl IndexFile {
 
     /// Call only after the segment bytes the pending entries cover are durable.
     pub fn sync(&mut self) -> Result<(), StorageError> {
-        self.sync_upto(u64::MAX)
+        let mut buf = std::mem::take(&mut self.scratch);
+        self.take_encoded(&mut buf);
+        let written = self.file.write_all(&buf).map_err(io_at(&self.path));
+        self.scratch = buf;
+        written?;
+        self.file.sync_data().map_err(io_at(&self.path))
     }
 
-    /// Writes and syncs the pending entries that end at or before `durable_end` (the segment
-    /// is durable up to there); the others wait for their frames. Nothing to write, no sync.
-    pub fn sync_upto(&mut self, durable_end: u64) -> Result<(), StorageError> {
-        let n = self.pending.partition_point(|e| e.end() <= durable_end);
-        if n == 0 {
-            return Ok(());
+    /// Hands the pending entries, encoded, to another writer (the appliance's flush writer,
+    /// which appends them to the file once the frames they cover are durable), into `out`.
+    pub fn take_encoded(&mut self, out: &mut Vec<u8>) {
+        out.clear();
+        for e in self.pending.drain(..) {
+            out.extend_from_slice(&e.encode());
         }
-        self.scratch.clear();
-        for e in self.pending.drain(..n) {
-            self.scratch.extend_from_slice(&e.encode());
-        }
-        self.file
-            .write_all(&self.scratch)
-            .map_err(io_at(&self.path))?;
-        self.file.sync_data().map_err(io_at(&self.path))
+    }
+
+    /// The index file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }

@@ -102,6 +102,12 @@ impl Stats {
     }
 }
 
+/// Frames handed to another writer: their segment offset and bytes.
+pub struct Sealed {
+    pub start: u64,
+    pub bytes: Vec<u8>,
+}
+
 /// Appends records to one partition: segment, then index, then meta.
 pub struct PartitionWriter {
     paths: PartitionPaths,
@@ -227,17 +233,21 @@ impl PartitionWriter {
         self.segment.pending()
     }
 
-    /// Hands the frames not yet written to the appliance's O_DIRECT flush: their segment
-    /// offset and bytes; appends go on into `spare`. See [`Self::mark_durable_upto`].
-    pub fn seal(&mut self, spare: Vec<u8>) -> (u64, Vec<u8>) {
+    /// Hands the frames not yet written to the appliance's O_DIRECT flush (appends go on into
+    /// `spare`), with the index entries pushed so far, encoded into `index` (they cover only
+    /// frames appended before now, so only sealed ones): the flush writer appends them to the
+    /// index file ([`Self::index_path`]) once those frames are durable.
+    pub fn seal(&mut self, spare: Vec<u8>, index: &mut Vec<u8>) -> Sealed {
         let start = self.segment.pending().0;
-        (start, self.segment.seal(spare))
+        self.index.take_encoded(index);
+        Sealed {
+            start,
+            bytes: self.segment.seal(spare),
+        }
     }
 
-    /// The O_DIRECT flush made the segment durable up to `end`: index entries may now cover
-    /// those frames (those past it wait).
-    pub fn mark_durable_upto(&mut self, end: u64) -> Result<(), StorageError> {
-        self.index.sync_upto(end)
+    pub fn index_path(&self) -> &Path {
+        self.index.path()
     }
 
     /// Makes every appended record durable through the page cache; index entries only ever
