@@ -211,3 +211,37 @@ impl DimSymbol {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_declared_symbol_takes_the_feeds_id_unless_another_symbol_has_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = DimSymbol::register_declared(dir.path(), "v", "AAA", 7).unwrap();
+        assert_eq!((row.symbol_id, row.symbol_code.as_str()), (7, "aaa"));
+        // Durable, and the next registration by anyone continues after it.
+        let mut table = DimSymbol::load(dir.path()).unwrap();
+        assert_eq!(table.resolve("v", "AAA", 0).unwrap().symbol_id, 7);
+        assert_eq!(
+            table.resolve_or_register("v", "BBB", 0).unwrap().symbol_id,
+            8
+        );
+        table.save().unwrap();
+        // Declared again (a re-declaration, another shard): the row as it is.
+        assert_eq!(
+            DimSymbol::register_declared(dir.path(), "v", "AAA", 7).unwrap(),
+            row
+        );
+        // Another symbol declared with an id the table gave to BBB: refused, naming both.
+        let err = DimSymbol::register_declared(dir.path(), "v", "CCC", 8)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("v/CCC") && err.contains("v/BBB"), "{err}");
+        assert!(DimSymbol::load(dir.path())
+            .unwrap()
+            .resolve("v", "CCC", 0)
+            .is_none());
+    }
+}
