@@ -209,7 +209,8 @@ impl Refinery {
         Ok(())
     }
 
-    fn names(d: &Definition) -> Result<(String, String), EtlError> {
+    /// A definition's venue and raw symbol, both required.
+    pub fn names(d: &Definition) -> Result<(String, String), EtlError> {
         match (d.venue.as_str(), d.raw_symbol.as_str()) {
             (Some(v), Some(r)) if !v.is_empty() && !r.is_empty() => {
                 Ok((v.to_owned(), r.to_owned()))

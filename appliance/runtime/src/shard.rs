@@ -1,7 +1,8 @@
 //! One shard: a glommio executor pinned to its core, owning a token group. It polls its ring,
 //! refines each record (tick id, book, partition buffer), applies the token's engine, and
-//! every flush interval — by deadline, not by a repeating timer that drifts — writes the
-//! buffered records with O_DIRECT, then snapshots the engines.
+//! every flush interval — by deadline, not by a repeating timer that drifts — seals the
+//! buffered records for its flush writer (`flush`), which writes them with O_DIRECT while the
+//! shard goes on; the snapshots they make writable go to its snapshot writer (`snapshots`).
 
 use crate::flush::{self, FlushWriter, InFlight, Job};
 use crate::hold::Hold;
@@ -63,6 +64,23 @@ struct Engine {
     position: Option<LogPosition>,
     /// The tick of its last snapshot (written or captured): nothing new, no snapshot.
     snapped_tick: u64,
+}
+
+impl Engine {
+    /// The engine's state as a snapshot at `pos` (just past its last applied record), unless
+    /// nothing was applied since its last one.
+    fn capture(&mut self, token: u32, pos: LogPosition) -> Option<Pending> {
+        let tick = self.engine.last_global_tick_id();
+        if tick == self.snapped_tick {
+            return None;
+        }
+        self.snapped_tick = tick;
+        Some(Pending {
+            token_id: token as u64,
+            bytes: self.engine.snapshot(pos.pack()),
+            clock_ns: self.engine.last_exchange_ts_ns(),
+        })
+    }
 }
 
 /// What a shard did, for the run summary.
@@ -398,26 +416,30 @@ impl Shard {
             }
             _ => {}
         }
-        if !self.engines.contains_key(&token) {
-            // Not declared (yet): kept until it is, never a reason to stop.
-            self.hold.keep(raw, &rec.meta);
-            return Ok(());
+        match self.event(rec) {
+            // Not declared (yet; the refinery turns it away before doing anything): kept
+            // until it is, never a reason to stop.
+            Err(RuntimeError::Etl(chronicle_etl::EtlError::UnknownToken(_))) => {
+                self.hold.keep(raw, &rec.meta);
+                Ok(())
+            }
+            r => r,
         }
-        self.event(rec)
     }
 
-    /// An event of a declared token.
+    /// An event of a token.
     fn event(&mut self, rec: &Record<'_>) -> Result<(), RuntimeError> {
-        if matches!(rec.body, Body::Gap(_)) {
-            self.report.gap_markers += 1;
-        }
-        self.report.events += 1;
         self.push(
             rec.meta.token_id,
             rec.meta.exchange_ts_ns,
             rec.meta.receive_ts_ns,
             rec.body,
-        )
+        )?;
+        if matches!(rec.body, Body::Gap(_)) {
+            self.report.gap_markers += 1;
+        }
+        self.report.events += 1;
+        Ok(())
     }
 
     /// A declaration: the token's definition, and for a replay where its earlier run started
@@ -434,26 +456,21 @@ impl Shard {
             start_tick: meta.exchange_ts_ns,
             durable_tick: meta.receive_ts_ns,
         });
-        let declared = match self.refinery.declare(token, def, replay) {
-            // A symbol this data directory has never seen: the feed's identity is taken as
-            // is (its token id becomes the symbol id), unless that id is another symbol's.
-            Err(chronicle_etl::EtlError::Identity(_)) if replay.is_none() => {
-                match (def.venue.as_str(), def.raw_symbol.as_str()) {
-                    (Some(venue), Some(raw)) if !venue.is_empty() && !raw.is_empty() => {
-                        DimSymbol::register_declared(
-                            &self.refinery.config().data_dir,
-                            venue,
-                            raw,
-                            token as u64,
-                        )
-                        .map_err(|e| chronicle_etl::EtlError::Identity(e.to_string()))
-                        .and_then(|_| self.refinery.declare(token, def, replay))
-                    }
-                    _ => self.refinery.declare(token, def, replay),
-                }
-            }
-            r => r,
-        };
+        let mut declared = self.refinery.declare(token, def, replay);
+        // A symbol this data directory has never seen: the feed's identity is taken as is
+        // (its token id becomes the symbol id), unless that id is another symbol's.
+        if let (Err(chronicle_etl::EtlError::Identity(_)), None, Ok((venue, raw))) =
+            (&declared, replay, Refinery::names(&def))
+        {
+            declared = DimSymbol::register_declared(
+                &self.refinery.config().data_dir,
+                &venue,
+                &raw,
+                token as u64,
+            )
+            .map_err(|e| chronicle_etl::EtlError::Identity(e.to_string()))
+            .and_then(|_| self.refinery.declare(token, def, replay));
+        }
         match declared {
             Ok(()) => {}
             Err(chronicle_etl::EtlError::Identity(why)) => {
@@ -526,16 +543,8 @@ impl Shard {
             // A snapshot point (set by the input alone: `Cadence`): the state before this
             // record, captured now and written once its log is durable.
             if let Some(prev) = e.position {
-                let last = e.engine.last_exchange_ts_ns();
-                if cadence.due(last, a.record.meta.exchange_ts_ns)
-                    && e.engine.last_global_tick_id() != e.snapped_tick
-                {
-                    due.push(Pending {
-                        token_id: a.record.meta.token_id as u64,
-                        bytes: e.engine.snapshot(prev.pack()),
-                        clock_ns: last,
-                    });
-                    e.snapped_tick = e.engine.last_global_tick_id();
+                if cadence.due(e.engine.last_exchange_ts_ns(), a.record.meta.exchange_ts_ns) {
+                    due.extend(e.capture(a.record.meta.token_id, prev));
                 }
             }
             let t0 = if sampled { clock.raw() } else { 0 };
@@ -552,7 +561,7 @@ impl Shard {
                 offset: a.end_offset,
             });
         });
-        if sampled {
+        if sampled && pushed.is_ok() {
             self.stats.buffer_append.record(
                 clock
                     .delta_as_nanos(t_push, clock.raw())
@@ -645,20 +654,14 @@ impl Shard {
     }
 
     /// At a deadline (or the end: `last`): captures the final snapshots if `last`, seals every
-    /// partition's pending frames and starts the flush task that writes them.
+    /// partition's pending frames and hands them to the flush writer.
     fn seal(&mut self, last: bool) -> Result<InFlight, RuntimeError> {
         self.report.flushes += 1;
         if last {
             // The state of every engine that moved since its last point.
             for (token, e) in self.engines.iter_mut() {
-                let Some(pos) = e.position else { continue };
-                if e.engine.last_global_tick_id() != e.snapped_tick {
-                    self.snapshots_due.push(Pending {
-                        token_id: *token as u64,
-                        bytes: e.engine.snapshot(pos.pack()),
-                        clock_ns: e.engine.last_exchange_ts_ns(),
-                    });
-                    e.snapped_tick = e.engine.last_global_tick_id();
+                if let Some(pos) = e.position {
+                    self.snapshots_due.extend(e.capture(*token, pos));
                 }
             }
         }
