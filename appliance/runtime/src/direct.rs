@@ -15,24 +15,24 @@ use std::rc::Rc;
 /// Bytes per O_DIRECT write: a multiple of any device's alignment.
 pub const CHUNK: usize = 1 << 20;
 
-/// The DMA buffers the flush copies chunks into, allocated once and reused by every flush
-/// (two: one being written while the next is copied).
+/// The DMA buffer the flush copies chunks into, allocated once and reused by every flush
+/// (a fresh buffer per write would be faulted in anew each time).
 #[derive(Default)]
 pub struct ChunkPool {
-    free: Vec<Rc<DmaBuffer>>,
+    free: Option<Rc<DmaBuffer>>,
 }
 
 impl ChunkPool {
     fn take(&mut self, file: &DmaFile) -> Rc<DmaBuffer> {
         self.free
-            .pop()
+            .take()
             .unwrap_or_else(|| Rc::new(file.alloc_dma_buffer(CHUNK)))
     }
 
     /// Keeps a buffer of [`CHUNK`] bytes for reuse (once its write has dropped its share).
     fn put(&mut self, buf: Rc<DmaBuffer>) {
-        if buf.len() == CHUNK && Rc::strong_count(&buf) == 1 && self.free.len() < 2 {
-            self.free.push(buf);
+        if buf.len() == CHUNK && Rc::strong_count(&buf) == 1 {
+            self.free = Some(buf);
         }
     }
 }
@@ -47,8 +47,7 @@ pub struct DirectError {
 
 pub struct DirectSegment {
     path: PathBuf,
-    /// Shared with the chunk writes in flight.
-    file: Rc<DmaFile>,
+    file: DmaFile,
     align: u64,
     /// Valid bytes of the last partial block, from its aligned start to the valid end.
     tail: Vec<u8>,
@@ -92,7 +91,7 @@ impl DirectSegment {
         };
         Ok(Self {
             path: path.to_owned(),
-            file: Rc::new(file),
+            file,
             align,
             tail,
             end,
@@ -122,10 +121,8 @@ impl DirectSegment {
     }
 
     /// Writes `bytes`, which must start at the valid end, and makes them durable. The aligned
-    /// stream `tail ‖ bytes ‖ zeros` goes out in chunks of [`CHUNK`] bytes copied into two
-    /// DMA buffers that `pool` keeps for every flush: one chunk is copied while the previous
-    /// one is written, and between chunks the executor may run the shard's drain loop, so a
-    /// flush of tens of MB never holds the core for more than one chunk's copy.
+    /// stream `tail ‖ bytes ‖ zeros` goes out in chunks of [`CHUNK`] bytes, one after the
+    /// other, copied into the DMA buffer that `pool` keeps for every flush.
     pub async fn append_durable(
         &mut self,
         start: u64,
@@ -234,9 +231,7 @@ impl DirectSegment {
             .fdatasync()
             .await
             .map_err(err(&self.path, "fdatasync"))?;
-        let file = Rc::try_unwrap(self.file)
-            .unwrap_or_else(|_| unreachable!("no chunk write is in flight at close"));
-        file.close().await.map_err(err(&self.path, "close"))?;
+        self.file.close().await.map_err(err(&self.path, "close"))?;
         Ok(())
     }
 }

@@ -72,24 +72,25 @@ pub struct FlushWriter {
 }
 
 impl FlushWriter {
-    /// Starts shard `index`'s writer on the first core that is not a shard core (unbound if
-    /// there is none), with `io_memory` bytes of io_uring registered memory.
+    /// Starts shard `index`'s writer, pinned to the cores that are not `shard_cpus` (as the
+    /// other helper threads are), with `io_memory` bytes of io_uring registered memory.
     pub fn spawn(
         index: usize,
         shard_cpus: &[usize],
         io_memory: usize,
     ) -> Result<Self, RuntimeError> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let placement = match (0..cores).find(|c| !shard_cpus.contains(c)) {
-            Some(cpu) => glommio::Placement::Fixed(cpu),
-            None => glommio::Placement::Unbound,
-        };
+        let shard_cpus = shard_cpus.to_vec();
         let (to, requests) = channel::<Request>();
         let (back, from) = channel::<Done>();
-        let thread = glommio::LocalExecutorBuilder::new(placement)
+        let thread = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .name(&format!("flush-{index}"))
             .io_memory(io_memory)
             .spawn(move || async move {
+                if !crate::run::pin_off(&shard_cpus) {
+                    eprintln!(
+                        "chronicle: shard {index}: every core is a shard core; its flush writer is not pinned"
+                    );
+                }
                 let mut segments = BTreeMap::new();
                 let mut pool = ChunkPool::default();
                 // Nothing else runs on this executor: waiting here for the next flush is fine.
