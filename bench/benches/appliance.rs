@@ -69,7 +69,7 @@ fn main() {
         },
     );
     refinery.append_existing = true;
-    refinery.sync_every_bytes = None;
+    refinery.backend = chronicle_etl::Backend::Sealed;
     let settings = ShardSettings {
         index: 0,
         cpu: cores - 1,

@@ -125,10 +125,11 @@ fn print_summary(cfg: &Config, s: &RunSummary) {
         s.shards.iter().all(|r| r.o_direct_verified)
     );
     println!(
-        "  flushes     {} ({} missed deadlines, {} waited for the flush in flight), {} injected book snapshots, {} engine snapshots",
+        "  flushes     {} ({} missed deadlines, {} waited for the flush in flight, {} for declarations), {} injected book snapshots, {} engine snapshots",
         sum(&|r| r.flushes),
         sum(&|r| r.missed_deadlines),
         sum(&|r| r.flush_waits),
+        sum(&|r| r.declaration_waits),
         sum(&|r| r.counters.injected_snapshots),
         sum(&|r| r.snapshots)
     );

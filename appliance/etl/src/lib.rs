@@ -12,5 +12,6 @@ pub mod resume;
 
 pub use error::EtlError;
 pub use refinery::{
-    Appended, Closed, Counters, LatePolicy, PartitionKey, Refinery, RefineryConfig, ReplayResume,
+    Appended, Backend, Closed, Counters, LatePolicy, PartitionKey, Prepared, Refinery,
+    RefineryConfig, ReplayResume,
 };

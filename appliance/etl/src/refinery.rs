@@ -1,5 +1,6 @@
 use crate::book::{Book, MAX_LEVELS_PER_SIDE};
 use crate::resume::resume;
+use crate::resume::Resume;
 use crate::EtlError;
 use chronicle_protocol::{
     Body, BookSnapshot, Definition, FixedStr, Level, Levels, Meta, Record, MAX_RECORD_LEN,
@@ -7,10 +8,10 @@ use chronicle_protocol::{
 use chronicle_storage::meta::{Completeness, PartitionMeta, Source};
 use chronicle_storage::partition::{partition_dir, PartitionPaths, PartitionWriter, SEGMENT_FILE};
 use chronicle_storage::segment::{frame_len, SegmentHeader};
-use chronicle_storage::symbols::DimSymbol;
+use chronicle_storage::symbols::{DimSymbol, SymbolRow};
 use chronicle_storage::utc;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use time::Date;
 
 /// Where a partition's late stream lives: `{date}/late/{book.q, meta.json, index/}`.
@@ -46,9 +47,19 @@ pub struct RefineryConfig {
     pub late_policy: LatePolicy,
     /// Reopen existing partitions (the appliance restarting) instead of refusing (an import).
     pub append_existing: bool,
-    /// Write a partition through the page cache once this many bytes are pending; `None`
-    /// leaves all writing to the caller's flush (the appliance's O_DIRECT path).
-    pub sync_every_bytes: Option<usize>,
+    pub backend: Backend,
+}
+
+/// Who writes the partition files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Each partition writer writes its own files through the page cache, and syncs once this
+    /// many bytes are pending (import, tools).
+    PageCache { sync_every_bytes: usize },
+    /// The partition writers only buffer: one owner (the appliance's flush writer) takes their
+    /// bytes with `seal` and creates, writes and closes the files. A day the data directory
+    /// does not have yet opens without touching the disk.
+    Sealed,
 }
 
 impl RefineryConfig {
@@ -60,7 +71,9 @@ impl RefineryConfig {
             grace_ns: 3_600_000_000_000,
             late_policy: LatePolicy::Reject,
             append_existing: false,
-            sync_every_bytes: Some(8 << 20),
+            backend: Backend::PageCache {
+                sync_every_bytes: 8 << 20,
+            },
         }
     }
 }
@@ -75,11 +88,13 @@ pub struct Appended<'a> {
     pub late: bool,
 }
 
-/// A partition the refinery closed: its files and final meta.
+/// A partition the refinery closed: its files and final meta; with [`Backend::Sealed`], the
+/// index entries and `meta.json` its files' owner still has to write.
 #[derive(Debug, Clone)]
 pub struct Closed {
     pub paths: PartitionPaths,
     pub meta: PartitionMeta,
+    pub index_tail: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -90,6 +105,9 @@ pub struct Counters {
     pub late_streamed: u64,
     pub partitions_opened: u64,
     pub partitions_closed: u64,
+    /// With [`Backend::Sealed`]: partitions on disk that a declaration did not open ahead (an
+    /// older day, or one already closed), opened on the caller's thread when a record came.
+    pub partitions_reopened: u64,
 }
 
 /// See [`Refinery::declare`].
@@ -101,6 +119,9 @@ pub struct ReplayResume {
 
 struct Token {
     definition: Definition,
+    /// The latest day (`YYYYMMDD`) the data directory held for it at its declaration: a later
+    /// day is a new partition.
+    last_day_on_disk: u32,
     next_tick: u64,
     /// Records up to this tick id are already durable: re-derived, not written.
     durable_tick: u64,
@@ -119,6 +140,10 @@ pub struct Refinery {
     symbols: DimSymbol,
     tokens: BTreeMap<u32, Token>,
     writers: BTreeMap<Key, PartitionWriter>,
+    /// Sealed writers that take their key's next append without touching the disk: existing
+    /// open partitions a declaration prepared, and late streams closed in this run (a later
+    /// late record of their day reopens them; their file is the flush writer's).
+    ready: BTreeMap<Key, PartitionWriter>,
     /// Partitions this run has started (their definition record is assigned), written to
     /// or, when re-deriving, already durable.
     seen: std::collections::BTreeSet<Key>,
@@ -141,6 +166,7 @@ impl Refinery {
             cfg,
             tokens: BTreeMap::new(),
             writers: BTreeMap::new(),
+            ready: BTreeMap::new(),
             seen: std::collections::BTreeSet::new(),
             closed: std::collections::BTreeSet::new(),
             scratch: Box::new([0u8; MAX_RECORD_LEN]),
@@ -185,28 +211,103 @@ impl Refinery {
             };
             return Ok(());
         }
+        let (p, _) = Self::prepare(&self.cfg, &mut self.symbols, token_id, definition, replay)?;
+        self.install(p);
+        Ok(())
+    }
+
+    /// Whether the token is declared.
+    pub fn knows(&self, token_id: u32) -> bool {
+        self.tokens.contains_key(&token_id)
+    }
+
+    /// The disk work of a new token's declaration, on any thread: its `dim_symbol` row (the
+    /// table reloaded if it lacks it: the bool says so), where its log continues, and with
+    /// [`Backend::Sealed`] its open partitions on disk, repaired and recounted. [`Self::install`]
+    /// then takes it without touching the disk.
+    pub fn prepare(
+        cfg: &RefineryConfig,
+        symbols: &mut DimSymbol,
+        token_id: u32,
+        definition: Definition,
+        replay: Option<ReplayResume>,
+    ) -> Result<(Prepared, bool), EtlError> {
         let (venue, raw) = Self::names(&definition)?;
-        let row = self.symbol_row(&venue, &raw, 0)?;
-        let r = resume(
-            &self.cfg.data_dir,
+        let (row, reloaded) = symbol_row(symbols, &cfg.data_dir, &venue, &raw, 0)?;
+        let resume = resume(
+            &cfg.data_dir,
             &venue,
             &row.symbol_code,
             replay.map(|p| p.start_tick),
         )?;
+        let definition = Definition {
+            symbol_id: token_id as u64,
+            ..definition
+        };
+        let mut partitions = Vec::new();
+        if cfg.backend == Backend::Sealed && cfg.append_existing {
+            for day_dir in &resume.latest_days {
+                let Some(date) = day_name(day_dir) else {
+                    continue;
+                };
+                let (row, _) =
+                    symbol_row(symbols, &cfg.data_dir, &venue, &raw, utc::midnight_ns(date))?;
+                if partition_dir(&cfg.data_dir, &venue, &row.symbol_code, date) != *day_dir {
+                    continue;
+                }
+                for late in [false, true] {
+                    let dir = if late {
+                        day_dir.join(LATE_DIR)
+                    } else {
+                        day_dir.clone()
+                    };
+                    let paths = PartitionPaths::new(&dir);
+                    // A closed day (meta.json written) is left alone unless a record comes.
+                    if !paths.segment.exists() || paths.meta.exists() {
+                        continue;
+                    }
+                    let (header, meta) = identity(cfg, token_id, &definition, &row, date)?;
+                    let w = PartitionWriter::open(&dir, header, meta)?.into_sealed();
+                    partitions.push(((token_id, utc::yyyymmdd(date), late), w));
+                }
+            }
+        }
+        Ok((
+            Prepared {
+                token_id,
+                definition,
+                replay,
+                resume,
+                symbols: None,
+                partitions,
+            },
+            reloaded,
+        ))
+    }
+
+    /// Declares a prepared token (no disk access).
+    pub fn install(&mut self, p: Prepared) {
+        if let Some(symbols) = p.symbols {
+            self.symbols = symbols;
+        }
+        let last_day_on_disk = p
+            .resume
+            .latest_days
+            .last()
+            .and_then(|d| day_name(d))
+            .map_or(0, utc::yyyymmdd);
         self.tokens.insert(
-            token_id,
+            p.token_id,
             Token {
-                definition: Definition {
-                    symbol_id: token_id as u64,
-                    ..definition
-                },
-                next_tick: replay.map_or(r.next_tick, |p| p.start_tick),
-                durable_tick: replay.map_or(0, |p| p.durable_tick),
-                watermark: r.watermark_ns,
+                definition: p.definition,
+                last_day_on_disk,
+                next_tick: p.replay.map_or(p.resume.next_tick, |r| r.start_tick),
+                durable_tick: p.replay.map_or(0, |r| r.durable_tick),
+                watermark: p.resume.watermark_ns,
                 book: Book::new(),
             },
         );
-        Ok(())
+        self.ready.extend(p.partitions);
     }
 
     /// A definition's venue and raw symbol, both required.
@@ -223,24 +324,8 @@ impl Refinery {
 
     /// The dim_symbol row of `(venue, raw)` at `ts`, reloading the table once if another
     /// process (the feed) registered the symbol since it was loaded.
-    fn symbol_row(
-        &mut self,
-        venue: &str,
-        raw: &str,
-        ts: u64,
-    ) -> Result<chronicle_storage::symbols::SymbolRow, EtlError> {
-        if let Some(r) = self.symbols.resolve(venue, raw, ts) {
-            return Ok(r.clone());
-        }
-        self.symbols = DimSymbol::load(&self.cfg.data_dir)?;
-        self.symbols
-            .resolve(venue, raw, ts)
-            .cloned()
-            .ok_or_else(|| {
-                EtlError::Identity(format!(
-                    "{venue}/{raw} has no dim_symbol row valid at {ts} ns"
-                ))
-            })
+    fn symbol_row(&mut self, venue: &str, raw: &str, ts: u64) -> Result<SymbolRow, EtlError> {
+        Ok(symbol_row(&mut self.symbols, &self.cfg.data_dir, venue, raw, ts)?.0)
     }
 
     /// Refines one event into the stream: late check, book injection at a minute boundary,
@@ -376,8 +461,8 @@ impl Refinery {
             end_offset: offset + frame_len(len) as u64,
             late,
         });
-        if let Some(limit) = self.cfg.sync_every_bytes {
-            if w.pending().1.len() >= limit {
+        if let Backend::PageCache { sync_every_bytes } = self.cfg.backend {
+            if w.pending().1.len() >= sync_every_bytes {
                 w.sync()?;
             }
         }
@@ -405,43 +490,33 @@ impl Refinery {
         late: bool,
         ts: u64,
     ) -> Result<PartitionWriter, EtlError> {
+        let key = (token_id, utc::yyyymmdd(date), late);
+        if let Some(w) = self.ready.remove(&key) {
+            return Ok(w);
+        }
         let def = self.tokens[&token_id].definition;
         let (venue, raw) = Self::names(&def)?;
         let row = self.symbol_row(&venue, &raw, ts)?;
         let dir = self.dir_of(token_id, date, late, ts)?;
+        let (header, meta) = identity(&self.cfg, token_id, &def, &row, date)?;
+        // A day after every day on disk is new: no file to look at. (Its owner creates the
+        // files exclusively, so a wrong guess is an error, never an overwrite.)
+        if self.cfg.backend == Backend::Sealed
+            && key.1 > self.tokens[&token_id].last_day_on_disk
+            && !self.closed.contains(&key)
+        {
+            return Ok(PartitionWriter::create_sealed(&dir, header, meta));
+        }
         if !self.cfg.append_existing && dir.join(SEGMENT_FILE).exists() {
             return Err(EtlError::Exists(dir));
         }
-        let header = SegmentHeader {
-            price_exponent: def.price_exponent,
-            quantity_exponent: def.quantity_exponent,
-            symbol_id: row.symbol_id,
-            token_id,
-            date: utc::yyyymmdd(date),
-            venue: FixedStr::new("venue", &venue).map_err(encode_err)?,
-            symbol_code: FixedStr::new("symbol_code", &row.symbol_code).map_err(encode_err)?,
-        };
-        let meta = PartitionMeta {
-            format: chronicle_storage::meta::FORMAT.into(),
-            venue,
-            symbol_id: row.symbol_id,
-            symbol_version_id: row.symbol_version_id,
-            symbol_code: row.symbol_code.clone(),
-            raw_symbol: raw,
-            token_id,
-            date: utc::iso_date(date),
-            price_exponent: def.price_exponent,
-            quantity_exponent: def.quantity_exponent,
-            source: self.cfg.source.clone(),
-            ingest_time: String::new(),
-            event_time_range: None,
-            records: 0,
-            segment_bytes: 0,
-            counts: BTreeMap::new(),
-            completeness: Completeness::default(),
-            late_policy: self.cfg.late_policy.as_str().into(),
-        };
-        Ok(PartitionWriter::open(&dir, header, meta)?)
+        let w = PartitionWriter::open(&dir, header, meta)?;
+        Ok(if self.cfg.backend == Backend::Sealed {
+            self.counters.partitions_reopened += 1;
+            w.into_sealed()
+        } else {
+            w
+        })
     }
 
     /// Open partitions, in key order (for the flush).
@@ -463,11 +538,6 @@ impl Refinery {
             .collect()
     }
 
-    /// The segment file of an open partition.
-    pub fn segment_of(&self, key: &PartitionKey) -> Option<PathBuf> {
-        self.writers.get(key).map(|w| w.paths().segment.clone())
-    }
-
     /// Closes these partitions (keys from [`Self::expired`]; one already closed is skipped).
     pub fn close_partitions(&mut self, keys: &[PartitionKey]) -> Result<Vec<Closed>, EtlError> {
         let mut closed = Vec::with_capacity(keys.len());
@@ -486,13 +556,19 @@ impl Refinery {
     }
 
     fn close(&mut self, key: Key) -> Result<Closed, EtlError> {
-        let w = self.writers.remove(&key).expect("key exists");
+        let mut w = self.writers.remove(&key).expect("key exists");
         self.closed.insert(key);
         self.counters.partitions_closed += 1;
         let paths = w.paths().clone();
+        let c = w.close()?;
+        // A late stream takes records of its day for as long as they come.
+        if w.is_sealed() && key.2 {
+            self.ready.insert(key, w);
+        }
         Ok(Closed {
-            meta: w.close()?,
+            meta: c.meta,
             paths,
+            index_tail: c.index_tail,
         })
     }
 
@@ -525,4 +601,82 @@ impl Refinery {
     pub fn finish(mut self) -> Result<Vec<Closed>, EtlError> {
         self.close_all()
     }
+}
+
+/// A declaration's disk work, done by [`Refinery::prepare`].
+pub struct Prepared {
+    token_id: u32,
+    definition: Definition,
+    replay: Option<ReplayResume>,
+    resume: Resume,
+    /// A newer `dim_symbol` table for the refinery (when the preparer reloaded its own).
+    pub symbols: Option<DimSymbol>,
+    partitions: Vec<(Key, PartitionWriter)>,
+}
+
+/// The row of `(venue, raw)` valid at `ts`, reloading `symbols` once if it lacks it (another
+/// process, the feed, may have registered the symbol since): the bool says it reloaded.
+fn symbol_row(
+    symbols: &mut DimSymbol,
+    data_dir: &Path,
+    venue: &str,
+    raw: &str,
+    ts: u64,
+) -> Result<(SymbolRow, bool), EtlError> {
+    if let Some(r) = symbols.resolve(venue, raw, ts) {
+        return Ok((r.clone(), false));
+    }
+    *symbols = DimSymbol::load(data_dir)?;
+    let row = symbols.resolve(venue, raw, ts).cloned().ok_or_else(|| {
+        EtlError::Identity(format!(
+            "{venue}/{raw} has no dim_symbol row valid at {ts} ns"
+        ))
+    })?;
+    Ok((row, true))
+}
+
+/// The date a `YYYY-MM-DD` partition directory holds.
+fn day_name(dir: &Path) -> Option<Date> {
+    utc::parse_iso_date(dir.file_name()?.to_str()?)
+}
+
+/// A partition's segment header and starting meta.
+fn identity(
+    cfg: &RefineryConfig,
+    token_id: u32,
+    def: &Definition,
+    row: &SymbolRow,
+    date: Date,
+) -> Result<(SegmentHeader, PartitionMeta), EtlError> {
+    let (venue, raw) = Refinery::names(def)?;
+    let header = SegmentHeader {
+        price_exponent: def.price_exponent,
+        quantity_exponent: def.quantity_exponent,
+        symbol_id: row.symbol_id,
+        token_id,
+        date: utc::yyyymmdd(date),
+        venue: FixedStr::new("venue", &venue).map_err(encode_err)?,
+        symbol_code: FixedStr::new("symbol_code", &row.symbol_code).map_err(encode_err)?,
+    };
+    let meta = PartitionMeta {
+        format: chronicle_storage::meta::FORMAT.into(),
+        venue,
+        symbol_id: row.symbol_id,
+        symbol_version_id: row.symbol_version_id,
+        symbol_code: row.symbol_code.clone(),
+        raw_symbol: raw,
+        token_id,
+        date: utc::iso_date(date),
+        price_exponent: def.price_exponent,
+        quantity_exponent: def.quantity_exponent,
+        source: cfg.source.clone(),
+        ingest_time: String::new(),
+        event_time_range: None,
+        records: 0,
+        segment_bytes: 0,
+        counts: BTreeMap::new(),
+        completeness: Completeness::default(),
+        late_policy: cfg.late_policy.as_str().into(),
+    };
+    Ok((header, meta))
 }

@@ -5,12 +5,14 @@ use chronicle_storage::fsutil::sorted_entries;
 use chronicle_storage::partition::PartitionPaths;
 use chronicle_storage::segment::Segment;
 use chronicle_storage::StorageError;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resume {
     pub next_tick: u64,
     pub watermark_ns: u64,
+    /// The latest two date directories (oldest first): what a restart may append to.
+    pub latest_days: Vec<PathBuf>,
 }
 
 /// Reads the two latest date partitions of `{data_dir}/v1/{venue}/{symbol_code}` (and their
@@ -27,6 +29,7 @@ pub fn resume(
     let mut r = Resume {
         next_tick: 1,
         watermark_ns: 0,
+        latest_days: Vec::new(),
     };
     // Date directories (YYYY-MM-DD) sort chronologically as text; none: a first run. An
     // entry that cannot be listed could be the latest day: resuming without it would reuse
@@ -40,6 +43,7 @@ pub fn resume(
             dates.push(p);
         }
     }
+    r.latest_days = dates[dates.len().saturating_sub(2)..].to_vec();
     for d in dates.iter().rev().take(2) {
         for seg_path in [
             PartitionPaths::new(d).segment,

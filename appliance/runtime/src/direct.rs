@@ -69,15 +69,23 @@ fn err<'a>(
 }
 
 impl DirectSegment {
-    /// Opens an existing segment whose valid bytes end at `end` (the partition writer created
-    /// or repaired it).
+    /// Opens a segment whose valid bytes end at `end`: an existing one (the partition writer
+    /// repaired it), or with `end` 0 a new one, created here (never over an existing file).
     pub async fn open(path: &Path, end: u64) -> Result<Self, DirectError> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
+            .create_new(end == 0)
             .dma_open(path)
             .await
-            .map_err(err(path, "open O_DIRECT"))?;
+            .map_err(err(
+                path,
+                if end == 0 {
+                    "create O_DIRECT"
+                } else {
+                    "open O_DIRECT"
+                },
+            ))?;
         let align = file.alignment().max(512);
         let start = end - end % align;
         let tail = if start == end {

@@ -1,9 +1,12 @@
 //! The shard's flush writer: a thread with its own glommio executor, pinned off the shard
-//! cores, that owns the shard's O_DIRECT segments. At each deadline the shard seals its
-//! partitions' buffers and hands them over; the writer writes them through io_uring and
-//! `fdatasync`s each segment while the shard goes on draining its ring into fresh buffers, then
-//! hands the buffers back. At most one flush is in flight: a deadline that finds the previous
-//! one still running waits for it (back-pressure on the ring, counted).
+//! cores, and the one owner of the shard's partition files. It creates them (a new day's
+//! segment, index and directories), writes them, and closes them (padding cut, last index
+//! entries, `meta.json`); the shard's partition writers only buffer (`Backend::Sealed`). At
+//! each deadline the shard seals its partitions' buffers and hands them over; the writer
+//! writes them through io_uring and `fdatasync`s each segment while the shard goes on draining
+//! its ring into fresh buffers, then hands the buffers back. At most one flush is in flight: a
+//! deadline that finds the previous one still running waits for it (back-pressure on the
+//! ring, counted).
 //!
 //! Why a thread and not a task on the shard's executor: glommio reaps I/O completions only
 //! when its scheduler preempts the running task (every 100 ms by default), so a flush task
@@ -14,8 +17,9 @@
 
 use crate::direct::{ChunkPool, DirectSegment};
 use crate::RuntimeError;
-use chronicle_etl::PartitionKey;
+use chronicle_etl::Closed;
 use chronicle_state::store::Pending;
+use chronicle_storage::fsutil::{create_dir_durable, fsync_dir};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
@@ -23,7 +27,8 @@ use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 /// One partition's sealed frames, and the index entries over them.
 pub struct Job {
     pub segment: PathBuf,
-    /// Segment offset of the first byte.
+    /// Segment offset of the first byte; 0 for a new partition (its header first): the
+    /// writer creates its files.
     pub start: u64,
     pub bytes: Vec<u8>,
     pub index_path: PathBuf,
@@ -41,16 +46,18 @@ pub struct Written {
     pub opened_direct: u64,
 }
 
-/// One flush: the jobs, then the segments to close once they are durable (their partition's
-/// day is over, or the run ends).
+/// One flush: the jobs, then the partitions to close once they are durable (their day is
+/// over, or the run ends).
 struct Request {
     jobs: Vec<Job>,
-    close: Vec<PathBuf>,
+    close: Vec<Closed>,
 }
 
-/// A flush's hand-back: the jobs (their buffers, for reuse) and what came of them.
+/// A flush's hand-back: the jobs (their buffers, for reuse), the partitions it closed, and
+/// what came of them.
 pub struct Done {
     pub jobs: Vec<Job>,
+    pub closed: Vec<Closed>,
     pub result: Result<Written, RuntimeError>,
 }
 
@@ -58,8 +65,6 @@ pub struct Done {
 pub struct InFlight {
     /// Snapshots captured before the seal: their log is in this flush.
     pub snapshots: Vec<Pending>,
-    /// Partitions that had expired at the seal: closed once their last bytes are durable.
-    pub closing: Vec<PartitionKey>,
     /// TSC instant of the oldest record read before the seal (read → durable).
     pub oldest_read: Option<u64>,
     pub sealed_at: std::time::Instant,
@@ -109,8 +114,8 @@ impl FlushWriter {
         })
     }
 
-    /// Hands a flush over: `jobs`, then closing `close`.
-    pub fn submit(&self, jobs: Vec<Job>, close: Vec<PathBuf>) -> Result<(), RuntimeError> {
+    /// Hands a flush over: `jobs`, then finishing the files of `close`.
+    pub fn submit(&self, jobs: Vec<Job>, close: Vec<Closed>) -> Result<(), RuntimeError> {
         self.to
             .as_ref()
             .expect("not stopped")
@@ -164,17 +169,16 @@ async fn flush(
         }
     }
     if result.is_ok() {
-        for path in &request.close {
-            if let Some(d) = segments.remove(path) {
-                result = d.close().await.map_err(RuntimeError::from);
-                if result.is_err() {
-                    break;
-                }
+        for c in &request.close {
+            result = close(segments, c).await;
+            if result.is_err() {
+                break;
             }
         }
     }
     Done {
         jobs: request.jobs,
+        closed: request.close,
         result: result.map(|()| written),
     }
 }
@@ -186,7 +190,19 @@ async fn write_one(
     written: &mut Written,
 ) -> Result<(), RuntimeError> {
     if !segments.contains_key(&job.segment) {
+        if job.start == 0 {
+            // A new partition: its directories first, durable, as the import's writer makes
+            // them; the segment is created exclusively below.
+            let index_dir = job
+                .index_path
+                .parent()
+                .expect("the index is in a directory");
+            create_dir_durable(index_dir)?;
+        }
         let d = DirectSegment::open(&job.segment, job.start).await?;
+        if job.start == 0 {
+            fsync_dir(job.segment.parent().expect("a segment is in a directory"))?;
+        }
         written.opened += 1;
         if d.fdinfo_flags()
             .is_some_and(|f| f & libc::O_DIRECT as u32 != 0)
@@ -207,14 +223,36 @@ async fn write_one(
     Ok(())
 }
 
+/// Finishes a closed partition's files once its last frames are durable: the segment's
+/// padding cut, its last index entries, its `meta.json`.
+async fn close(
+    segments: &mut BTreeMap<PathBuf, DirectSegment>,
+    c: &Closed,
+) -> Result<(), RuntimeError> {
+    if let Some(d) = segments.remove(&c.paths.segment) {
+        d.close().await?;
+    }
+    if !c.index_tail.is_empty() {
+        append_index(&c.paths.index, &c.index_tail)?;
+    }
+    c.meta.write(&c.paths.meta)?;
+    Ok(())
+}
+
+/// Appends encoded entries (a new index's header first) to an index file, creating it.
 fn append_index(path: &std::path::Path, entries: &[u8]) -> Result<(), RuntimeError> {
     use std::io::Write;
     let io = |e| chronicle_storage::StorageError::io(path, e);
     let mut f = std::fs::OpenOptions::new()
         .append(true)
+        .create(true)
         .open(path)
         .map_err(io)?;
+    let created = f.metadata().map_err(io)?.len() == 0;
     f.write_all(entries).map_err(io)?;
     f.sync_data().map_err(io)?;
+    if created {
+        fsync_dir(path.parent().expect("the index is in a directory"))?;
+    }
     Ok(())
 }

@@ -63,7 +63,7 @@ impl Hold {
     /// Keeps `raw` (one encoded record of `meta.token_id`), or counts it as dropped when the
     /// hold is full.
     pub fn keep(&mut self, raw: &[u8], meta: &Meta) {
-        if self.buf.len() + raw.len() <= HOLD_BYTES {
+        if self.has_room(raw.len()) {
             self.buf.extend_from_slice(raw);
             self.held_total += 1;
             return;
@@ -81,6 +81,27 @@ impl Hold {
                 },
             );
         }
+    }
+
+    /// Whether a record of `len` bytes fits.
+    pub fn has_room(&self, len: usize) -> bool {
+        self.buf.len() + len <= HOLD_BYTES
+    }
+
+    /// Whether `token` has records held or dropped.
+    pub fn holds(&self, token: u32) -> bool {
+        if self.dropped.contains_key(&token) {
+            return true;
+        }
+        let mut at = 0;
+        while at < self.buf.len() {
+            let view = RecordView::parse(&self.buf[at..]).expect("held records are whole");
+            if view.meta.token_id == token {
+                return true;
+            }
+            at += view.bytes.len();
+        }
+        false
     }
 
     /// Bytes held now.

@@ -4,9 +4,11 @@
 //! with O_DIRECT, then snapshots. glommio stays behind [`direct`] and [`shard`].
 
 pub mod config;
+pub mod declarations;
 pub mod direct;
 pub mod feed;
 pub mod flush;
+pub mod helper;
 pub mod hold;
 pub mod run;
 pub mod shard;

@@ -94,7 +94,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         refinery.grace_ns = cfg.partitions.grace_ms * 1_000_000;
         refinery.late_policy = cfg.partitions.late_policy.into();
         refinery.append_existing = true;
-        refinery.sync_every_bytes = None;
+        refinery.backend = chronicle_etl::Backend::Sealed;
         let settings = ShardSettings {
             index: i,
             cpu: s.cpu,

@@ -5,11 +5,10 @@
 //! tokens (a token passes several points in one flush when the input runs faster than
 //! exchange time, and a store batch holds a token once, in point order).
 
+use crate::helper::Helper;
 use crate::RuntimeError;
 use chronicle_state::store::{Pending, SnapshotStore};
 use std::path::Path;
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// What the thread did with one hand-over.
@@ -22,10 +21,7 @@ pub struct Written {
 }
 
 pub struct SnapshotWriter {
-    to: Option<Sender<Vec<Pending>>>,
-    from: Receiver<Result<Written, String>>,
-    outstanding: usize,
-    thread: Option<JoinHandle<()>>,
+    helper: Helper<Vec<Pending>, Result<Written, String>>,
 }
 
 impl SnapshotWriter {
@@ -37,28 +33,12 @@ impl SnapshotWriter {
         shard_cpus: Vec<usize>,
     ) -> Result<Self, RuntimeError> {
         let store = SnapshotStore::new(data_dir, retain);
-        let (to, jobs) = channel::<Vec<Pending>>();
-        let (back, from) = channel();
-        let thread = std::thread::Builder::new()
-            .name(format!("chronicle-snap-{index}"))
-            .spawn(move || {
-                if !crate::run::pin_off(&shard_cpus) {
-                    eprintln!(
-                        "chronicle: shard {index}: every core is a shard core; its snapshot writer is not pinned"
-                    );
-                }
-                for points in jobs {
-                    if back.send(write_rounds(&store, points)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| RuntimeError::Executor(format!("snapshot writer thread: {e}")))?;
         Ok(Self {
-            to: Some(to),
-            from,
-            outstanding: 0,
-            thread: Some(thread),
+            helper: Helper::spawn(
+                format!("chronicle-snap-{index}"),
+                shard_cpus,
+                move |points| write_rounds(&store, points),
+            )?,
         })
     }
 
@@ -68,12 +48,7 @@ impl SnapshotWriter {
         if points.is_empty() {
             return Ok(Some(points));
         }
-        self.to
-            .as_ref()
-            .expect("not finished")
-            .send(points)
-            .map_err(|_| RuntimeError::Executor("the snapshot writer thread ended".into()))?;
-        self.outstanding += 1;
+        self.helper.submit(points)?;
         Ok(None)
     }
 
@@ -81,12 +56,8 @@ impl SnapshotWriter {
     /// the shard's.
     pub fn poll(&mut self) -> Result<Vec<Written>, RuntimeError> {
         let mut out = Vec::new();
-        while self.outstanding > 0 {
-            match self.from.try_recv() {
-                Ok(r) => out.push(self.received(r)?),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => return Err(self.died()),
-            }
+        while let Some(r) = self.helper.try_answer()? {
+            out.push(received(r)?);
         }
         Ok(out)
     }
@@ -94,25 +65,15 @@ impl SnapshotWriter {
     /// Waits for everything handed over (the end of the run).
     pub fn finish(&mut self) -> Result<Vec<Written>, RuntimeError> {
         let mut out = Vec::new();
-        while self.outstanding > 0 {
-            let r = self.from.recv().map_err(|_| self.died())?;
-            out.push(self.received(r)?);
-        }
-        self.to = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        while let Some(r) = self.helper.answer()? {
+            out.push(received(r)?);
         }
         Ok(out)
     }
+}
 
-    fn received(&mut self, r: Result<Written, String>) -> Result<Written, RuntimeError> {
-        self.outstanding -= 1;
-        r.map_err(|e| RuntimeError::Executor(format!("snapshot writer: {e}")))
-    }
-
-    fn died(&self) -> RuntimeError {
-        RuntimeError::Executor("the snapshot writer thread died".into())
-    }
+fn received(r: Result<Written, String>) -> Result<Written, RuntimeError> {
+    r.map_err(|e| RuntimeError::Executor(format!("snapshot writer: {e}")))
 }
 
 fn write_rounds(store: &SnapshotStore, mut points: Vec<Pending>) -> Result<Written, String> {

@@ -1,24 +1,45 @@
-//! The hot path — ring read → decode → refinery (late check, book, tick id, encode and frame
-//! into the partition's flush buffer) → engine update — allocates nothing once a token's
-//! partition is open and its buffer has grown to a flush's worth. Counted by a global
-//! allocator over 200,000 records of a realistic book-and-trades stream, with the shard's
-//! latency recording on (TSC reads into the stage histograms exactly as `shard.rs` does, the
-//! ring's publication stamps timed by `PublishClock` included, after a hand-off to the metrics
-//! thread swapped fresh histograms in).
+//! The real shard loop allocates nothing once warm: `shard::spawn` runs its executor, ring
+//! read → decode → refinery (late check, book, tick id, encode and frame into the partition's
+//! flush buffer) → engine update, with its latency recording, snapshot points, a whole-shard
+//! gap and the flush hand-offs between drains. A counting global allocator is armed on the
+//! shard's thread at the start of each drain of its ring and read at its end (the shard's
+//! drain probe), over 300,000 records of a realistic book-and-trades stream after as many of
+//! warm-up.
 
-use chronicle_engine::TokenEngine;
-use chronicle_etl::{Refinery, RefineryConfig};
+use chronicle_etl::{Backend, RefineryConfig};
 use chronicle_protocol::{
-    Bbo, Body, BookSnapshot, Definition, FixedStr, Level, LevelUpdate, Levels, Meta, Record, Side,
-    Trade, UNDEF,
+    Bbo, Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Level, LevelUpdate, Levels,
+    Meta, Record, Side, Trade, UNDEF,
 };
-use chronicle_runtime::stats::{PublishClock, ShardStats};
+use chronicle_runtime::shard::{self, ShardSettings, DECLARE_TICK};
 use chronicle_storage::meta::Source;
-use chronicle_storage::symbols::DimSymbol;
-use chronicle_testkit::alloc::{allocations, CountingAllocator};
+use chronicle_testkit::alloc::{arm, disarm, CountingAllocator};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Set once the warm-up is over: drains that start after it are counted.
+static WARM: AtomicBool = AtomicBool::new(false);
+/// Allocations of each counted drain, in order.
+static COUNTS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn probe(entering: bool) {
+    if entering && WARM.load(Ordering::Acquire) {
+        arm();
+        COUNTING.with(|c| c.set(true));
+    } else if !entering && COUNTING.with(|c| c.replace(false)) {
+        let n = disarm();
+        COUNTS.lock().unwrap().push(n);
+    }
+}
 
 const T0: u64 = 1_723_118_400_000_000_000; // 2024-08-08T12:00:00Z: no day change in the run
 
@@ -59,15 +80,92 @@ fn event(i: u64) -> (u64, Body<'static>) {
     (ts, body)
 }
 
+fn encode(rec: &Record<'_>, buf: &mut [u8]) -> usize {
+    rec.encode(buf).unwrap()
+}
+
+/// A venue book snapshot of 200 levels a side at `ts`, encoded into `buf`.
+fn book_snapshot(ts: u64, buf: &mut [u8]) -> usize {
+    let levels: Vec<Level> = (1..=200)
+        .map(|k| Level {
+            price: 618_000 - k,
+            quantity: 1_000,
+        })
+        .chain((1..=200).map(|k| Level {
+            price: 618_000 + k,
+            quantity: 1_000,
+        }))
+        .collect();
+    let rec = Record {
+        meta: Meta {
+            token_id: 1,
+            global_tick_id: 0,
+            exchange_ts_ns: ts,
+            receive_ts_ns: ts,
+        },
+        body: Body::BookSnapshot(BookSnapshot {
+            update_id: 0,
+            chunk: 0,
+            flags: BookSnapshot::FLAG_LAST_CHUNK,
+            bid_count: 200,
+            ask_count: 200,
+            levels: Levels::Slice(&levels),
+        }),
+    };
+    encode(&rec, buf)
+}
+
+/// Pushes a record, waiting while the ring is full (the shard drains it).
+fn push(p: &mut chronicle_feed::Producer, bytes: &[u8]) {
+    while !p.try_push(bytes).unwrap() {
+        std::thread::yield_now();
+    }
+}
+
+/// Events `from..to` in chunks of 2,000 with a pause after each (a steady feed, so that every
+/// flush interval holds about as much as the warm-up's), a whole-shard gap in the middle.
+fn feed(p: &mut chronicle_feed::Producer, buf: &mut [u8], from: u64, to: u64) {
+    for i in from..to {
+        let (ts, body) = event(i);
+        let meta = Meta {
+            token_id: 1,
+            global_tick_id: 0,
+            exchange_ts_ns: ts,
+            receive_ts_ns: ts,
+        };
+        let n = encode(&Record { meta, body }, buf);
+        push(p, &buf[..n]);
+        if i == (from + to) / 2 {
+            // A ring overrun upstream: token 0, every token of the shard marked.
+            let gap = Record {
+                meta: Meta {
+                    token_id: 0,
+                    ..meta
+                },
+                body: Body::Gap(Gap {
+                    reason: GapReason::RingOverrun,
+                    expected: 0,
+                    received: 0,
+                    lost: 1,
+                }),
+            };
+            let n = encode(&gap, buf);
+            push(p, &buf[..n]);
+            // The gap unsynced the book; a venue snapshot syncs it again.
+            let n = book_snapshot(ts, buf);
+            push(p, &buf[..n]);
+        }
+        if i % 2_000 == 1_999 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 #[test]
-fn ring_to_buffer_and_engine_allocates_nothing() {
+fn the_real_shard_loop_allocates_nothing_once_warm() {
+    shard::set_drain_probe(probe);
     let dir = tempfile::tempdir().unwrap();
-    let mut symbols = DimSymbol::load(dir.path()).unwrap();
-    symbols
-        .resolve_or_register("binance-usdm", "BTCUSDT", 0)
-        .unwrap();
-    symbols.save().unwrap();
-    let mut cfg = RefineryConfig::new(
+    let mut refinery = RefineryConfig::new(
         dir.path().to_owned(),
         Source {
             kind: "feed".into(),
@@ -75,8 +173,25 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
             file: None,
         },
     );
-    cfg.sync_every_bytes = None;
-    let mut refinery = Refinery::new(cfg).unwrap();
+    refinery.append_existing = true;
+    refinery.backend = Backend::Sealed;
+    let settings = ShardSettings {
+        index: 0,
+        cpu: 0,
+        shard_cpus: vec![0],
+        refinery,
+        flush_interval: Duration::from_millis(100),
+        snapshot_every_ns: 60_000_000_000,
+        retain: 2,
+        io_memory_bytes: 16 << 20,
+        metrics: None,
+    };
+    let (mut producer, consumer) = chronicle_feed::mem_ring(1 << 22);
+    let done = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicBool::new(false));
+    let handle = shard::spawn(settings, consumer, done.clone(), failed.clone()).unwrap();
+
+    let mut buf = vec![0u8; 65536];
     let def = Definition {
         venue: FixedStr::new("venue", "binance-usdm").unwrap(),
         raw_symbol: FixedStr::new("raw_symbol", "BTCUSDT").unwrap(),
@@ -88,117 +203,55 @@ fn ring_to_buffer_and_engine_allocates_nothing() {
         symbol_id: 1,
         expiration_ns: 0,
     };
-    refinery.declare(1, def, None).unwrap();
-    let mut engine = TokenEngine::new(1);
-    let (mut producer, mut consumer) = chronicle_feed::mem_ring(1 << 20);
-
-    // A venue snapshot syncs the book, so injections happen at minute boundaries.
-    let levels: Vec<Level> = (1..=200)
-        .map(|k| Level {
-            price: 618_000 - k,
-            quantity: 1_000,
-        })
-        .chain((1..=200).map(|k| Level {
-            price: 618_000 + k,
-            quantity: 1_000,
-        }))
-        .collect();
-    let snapshot = Body::BookSnapshot(BookSnapshot {
-        update_id: 0,
-        chunk: 0,
-        flags: BookSnapshot::FLAG_LAST_CHUNK,
-        bid_count: 200,
-        ask_count: 200,
-        levels: Levels::Slice(&levels),
-    });
-
-    let mut encoded = vec![0u8; 65536];
-    let clock = quanta::Clock::new();
-    let mut oldest_pending: Option<u64> = None;
-    let mut publish_clock = PublishClock::default();
-    let mut run = |refinery: &mut Refinery,
-                   engine: &mut TokenEngine,
-                   stats: &mut ShardStats,
-                   from: u64,
-                   to: u64| {
-        for i in from..to {
-            let (ts, body) = if i == 0 { (T0, snapshot) } else { event(i) };
-            let n = Record {
-                meta: Meta {
-                    token_id: 1,
-                    global_tick_id: 0,
-                    exchange_ts_ns: ts,
-                    receive_ts_ns: ts,
-                },
-                body,
-            }
-            .encode(&mut encoded)
-            .unwrap();
-            assert!(producer.try_stage(&encoded[..n]).unwrap());
-            producer.publish();
-            // --- the shard's hot path, recording on ---
-            let t0 = clock.raw();
-            let view = consumer.pop().unwrap().expect("just pushed");
-            if oldest_pending.is_none() {
-                oldest_pending = Some(t0);
-            }
-            let rec = view.decode().unwrap();
-            let engine_stage = &mut stats.engine_update;
-            let mut engine_ns = 0;
-            let t_push = clock.raw();
-            refinery
-                .push(
-                    rec.meta.token_id,
-                    rec.meta.exchange_ts_ns,
-                    rec.meta.receive_ts_ns,
-                    rec.body,
-                    &mut |a| {
-                        let t = clock.raw();
-                        engine.apply(a.record).unwrap();
-                        let ns = clock.delta_as_nanos(t, clock.raw());
-                        engine_ns += ns;
-                        engine_stage.record(ns);
-                    },
-                )
-                .unwrap();
-            stats.buffer_append.record(
-                clock
-                    .delta_as_nanos(t_push, clock.raw())
-                    .saturating_sub(engine_ns),
-            );
-            stats.hot_path.record(clock.delta_as_nanos(t0, clock.raw()));
-            if let Some(published) = consumer.published_ns() {
-                publish_clock.record(&mut stats.publish_to_read, &clock, published, t0);
-            }
-        }
+    let declare = Record {
+        meta: Meta {
+            token_id: 1,
+            global_tick_id: DECLARE_TICK,
+            exchange_ts_ns: 0,
+            receive_ts_ns: 0,
+        },
+        body: Body::Definition(def),
     };
-    let mut stats = ShardStats::default();
-    let mut total = ShardStats::default();
-    // Warm-up: opens the partition, grows the flush buffer to a flush's worth.
-    run(&mut refinery, &mut engine, &mut stats, 0, 200_000);
-    for w in refinery.partitions_mut() {
-        w.sync().unwrap(); // the flush: buffer written, capacity kept
-    }
-    // The hand-off at a flush: the window goes to the metrics thread, fresh histograms in.
-    let window = std::mem::take(&mut stats);
-    total.add(&window);
-    let handed = window.into_stages();
-    assert!(handed
-        .iter()
-        .any(|(k, h)| *k == "hot_path" && h.len() == 200_000));
-    let n = allocations(|| run(&mut refinery, &mut engine, &mut stats, 200_000, 400_000));
-    assert_eq!(stats.hot_path.hist.len(), 200_000, "recording was on");
-    assert!(stats.engine_update.hist.len() >= 200_000);
-    assert_eq!(stats.buffer_append.hist.len(), 200_000);
+    let n = encode(&declare, &mut buf);
+    push(&mut producer, &buf[..n]);
+    // A venue snapshot syncs the book, so injections happen at minute boundaries.
+    let n = book_snapshot(T0, &mut buf);
+    push(&mut producer, &buf[..n]);
+
+    // Warm-up: the token installed, the partition opened, buffers grown, flushes done.
+    feed(&mut producer, &mut buf, 1, 300_000);
+    std::thread::sleep(Duration::from_millis(300));
+    WARM.store(true, Ordering::Release);
+    // The drain running now began before: counting starts with the next one.
+    std::thread::sleep(Duration::from_millis(300));
+    feed(&mut producer, &mut buf, 300_000, 600_000);
+    std::thread::sleep(Duration::from_millis(300));
+    done.store(true, Ordering::Release);
+    let report = handle.join().unwrap().unwrap();
+    assert!(!failed.load(Ordering::Acquire));
+
+    let counts = COUNTS.lock().unwrap().clone();
     assert_eq!(
-        stats.publish_to_read.hist.len(),
-        200_000,
-        "every record stamped"
+        report.events, 600_002,
+        "the snapshots and every event refined"
     );
     assert!(
-        refinery.counters.injected_snapshots >= 6,
-        "minute boundaries crossed: {:?}",
-        refinery.counters
+        report.stats.hot_path.hist.len() > 500_000,
+        "recording was on"
     );
-    assert_eq!(n, 0, "allocations on the hot path");
+    assert!(
+        report.counters.injected_snapshots >= 9,
+        "minute boundaries crossed: {:?}",
+        report.counters
+    );
+    assert!(report.snapshots >= 9, "snapshot points passed");
+    assert_eq!(report.ring_gaps, 2, "both whole-shard gaps handled");
+    assert!(
+        counts.len() >= 10,
+        "drains counted after the warm-up (flushes every 100 ms): {counts:?}"
+    );
+    assert!(
+        counts.iter().all(|&n| n == 0),
+        "allocations per drain of the real loop after warm-up: {counts:?}"
+    );
 }

@@ -205,7 +205,10 @@ impl TimeIndex {
 /// Appends entries to `index/time.idx`.
 pub struct IndexFile {
     path: PathBuf,
-    file: File,
+    /// None: sealed, the entries go to the file's owner through `take_encoded`.
+    file: Option<File>,
+    /// A sealed index of a new partition: its header goes out with the first entries.
+    header_due: Option<u32>,
     /// Entries not yet written, in segment order.
     pending: Vec<IndexEntry>,
     scratch: Vec<u8>,
@@ -224,10 +227,29 @@ impl IndexFile {
             .map_err(io_at(path))?;
         Ok(Self {
             path: path.to_owned(),
-            file,
+            file: Some(file),
+            header_due: None,
             pending: Vec::new(),
             scratch: Vec::new(),
         })
+    }
+
+    /// The index of a new partition, not created yet (no disk access): its owner creates the
+    /// file with the first bytes `take_encoded` hands over, header first.
+    pub fn sealed_new(path: &Path, block_bytes: u32) -> Self {
+        Self {
+            path: path.to_owned(),
+            file: None,
+            header_due: Some(block_bytes),
+            pending: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Gives up the descriptor: from now on the entries go out through `take_encoded` only.
+    pub fn into_sealed(mut self) -> Self {
+        self.file = None;
+        self
     }
 
     /// Rewrites the index with `entries` (after a repair or a rebuild) and keeps it open.
@@ -247,7 +269,8 @@ impl IndexFile {
             .map_err(io_at(path))?;
         Ok(Self {
             path: path.to_owned(),
-            file,
+            file: Some(file),
+            header_due: None,
             pending: Vec::new(),
             scratch: Vec::new(),
         })
@@ -261,19 +284,33 @@ impl IndexFile {
     pub fn sync(&mut self) -> Result<(), StorageError> {
         let mut buf = std::mem::take(&mut self.scratch);
         self.take_encoded(&mut buf);
-        let written = self.file.write_all(&buf).map_err(io_at(&self.path));
+        let Some(file) = self.file.as_mut() else {
+            return Err(StorageError::Invalid {
+                path: self.path.clone(),
+                reason: "a sealed index has no file to sync; its owner writes it".into(),
+            });
+        };
+        let written = file.write_all(&buf).map_err(io_at(&self.path));
         self.scratch = buf;
         written?;
-        self.file.sync_data().map_err(io_at(&self.path))
+        file.sync_data().map_err(io_at(&self.path))
     }
 
     /// Hands the pending entries, encoded, to another writer (the appliance's flush writer,
-    /// which appends them to the file once the frames they cover are durable), into `out`.
+    /// which appends them to the file once the frames they cover are durable), into `out`;
+    /// for a new sealed index, its header first.
     pub fn take_encoded(&mut self, out: &mut Vec<u8>) {
         out.clear();
+        if let Some(block_bytes) = self.header_due.take() {
+            out.extend_from_slice(&encode_header(block_bytes));
+        }
+        let n = self.pending.len();
         for e in self.pending.drain(..) {
             out.extend_from_slice(&e.encode());
         }
+        // Room for twice as many before the next hand-over: pushes on the hot path then
+        // never grow the list (the segment's buffer is reserved the same way).
+        self.pending.reserve(2 * n);
     }
 
     /// The index file.

@@ -51,6 +51,19 @@ struct Stats {
 }
 
 impl Stats {
+    /// Identity and policy from `meta`; its counters start at zero (they are recounted from
+    /// the segment).
+    fn fresh(mut meta: PartitionMeta) -> Self {
+        meta.records = 0;
+        meta.counts.clear();
+        meta.event_time_range = None;
+        meta.completeness.gaps = 0;
+        Self {
+            meta,
+            gap_flags: BTreeSet::new(),
+        }
+    }
+
     fn note(&mut self, view: &RecordView<'_>) {
         let m = &mut self.meta;
         m.records += 1;
@@ -108,7 +121,18 @@ pub struct Sealed {
     pub bytes: Vec<u8>,
 }
 
-/// Appends records to one partition: segment, then index, then meta.
+/// What closing a partition leaves to do. A writer with its own files did it all; a sealed
+/// one leaves its last index entries and `meta.json` to the files' owner, who writes them
+/// once the segment's last frames are durable.
+pub struct Closing {
+    pub meta: PartitionMeta,
+    /// Encoded index entries still to append (empty for a writer with its own files).
+    pub index_tail: Vec<u8>,
+}
+
+/// Appends records to one partition: segment, then index, then meta. Either it writes its own
+/// files (through the page cache: import and tools), or it is *sealed*: it only buffers, and
+/// the one owner of its files (the appliance's flush writer) takes the bytes with `seal`.
 pub struct PartitionWriter {
     paths: PartitionPaths,
     segment: SegmentWriter,
@@ -124,18 +148,11 @@ impl PartitionWriter {
     pub fn open(
         dir: &Path,
         header: SegmentHeader,
-        mut meta: PartitionMeta,
+        meta: PartitionMeta,
     ) -> Result<Self, StorageError> {
         let paths = PartitionPaths::new(dir);
         create_dir_durable(&paths.dir.join(INDEX_DIR))?;
-        meta.records = 0;
-        meta.counts.clear();
-        meta.event_time_range = None;
-        meta.completeness.gaps = 0;
-        let mut stats = Stats {
-            meta,
-            gap_flags: BTreeSet::new(),
-        };
+        let mut stats = Stats::fresh(meta);
         let mut builder = IndexBuilder::new(DEFAULT_BLOCK_BYTES);
         if !paths.segment.exists() {
             return Ok(Self {
@@ -191,6 +208,34 @@ impl PartitionWriter {
             builder,
             stats,
         })
+    }
+
+    /// A sealed writer for a partition that does not exist on disk yet. Touches no file: the
+    /// segment header and the index header are the first bytes `seal` hands over, and the
+    /// owner creates the files with them (refusing to overwrite one that exists).
+    pub fn create_sealed(dir: &Path, header: SegmentHeader, meta: PartitionMeta) -> Self {
+        let paths = PartitionPaths::new(dir);
+        Self {
+            segment: SegmentWriter::sealed_new(&paths.segment, header),
+            index: IndexFile::sealed_new(&paths.index, DEFAULT_BLOCK_BYTES),
+            paths,
+            builder: IndexBuilder::new(DEFAULT_BLOCK_BYTES),
+            stats: Stats::fresh(meta),
+        }
+    }
+
+    /// Gives up this writer's descriptors (after `open` repaired and recounted the files):
+    /// from now on its bytes go out through `seal`.
+    pub fn into_sealed(self) -> Self {
+        Self {
+            segment: self.segment.into_sealed(),
+            index: self.index.into_sealed(),
+            ..self
+        }
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.segment.is_sealed()
     }
 
     pub fn paths(&self) -> &PartitionPaths {
@@ -257,14 +302,25 @@ impl PartitionWriter {
         self.index.sync()
     }
 
-    /// Closes the last index block, syncs, and writes `meta.json`.
-    pub fn close(mut self) -> Result<PartitionMeta, StorageError> {
+    /// Closes the last index block and makes the final `meta.json`. A writer with its own
+    /// files syncs them and writes it; a sealed one (everything sealed first) hands the rest
+    /// to its owner, and takes later appends as a reopened partition would.
+    pub fn close(&mut self) -> Result<Closing, StorageError> {
         if let Some(e) = self.builder.finish() {
             self.index.push(&e);
         }
-        self.sync()?;
         let meta = self.stats.finish(self.segment.end_offset());
-        meta.write(&self.paths.meta)?;
-        Ok(meta)
+        let mut index_tail = Vec::new();
+        if self.is_sealed() {
+            assert!(
+                self.segment.pending().1.is_empty(),
+                "a sealed partition is sealed before it closes"
+            );
+            self.index.take_encoded(&mut index_tail);
+        } else {
+            self.sync()?;
+            meta.write(&self.paths.meta)?;
+        }
+        Ok(Closing { meta, index_tail })
     }
 }

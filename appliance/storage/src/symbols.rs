@@ -35,6 +35,7 @@ struct FileBody {
     rows: Vec<SymbolRow>,
 }
 
+#[derive(Clone)]
 pub struct DimSymbol {
     path: PathBuf,
     rows: Vec<SymbolRow>,

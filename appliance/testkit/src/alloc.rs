@@ -62,7 +62,16 @@ unsafe impl GlobalAlloc for CountingAllocator {
 /// Panics unless [`CountingAllocator`] is the binary's `#[global_allocator]` (a probe
 /// allocation must be counted), so a test cannot pass by counting nothing.
 pub fn allocations(f: impl FnOnce()) -> u64 {
-    assert!(!ARMED.with(Cell::get), "allocations() does not nest");
+    arm();
+    f();
+    disarm()
+}
+
+/// Starts counting this thread's allocations (for code that cannot be wrapped in a closure,
+/// such as an async loop); [`disarm`] stops and returns the count. Panics as [`allocations`]
+/// does when the counting allocator is not installed.
+pub fn arm() {
+    assert!(!ARMED.with(Cell::get), "arm() does not nest");
     COUNT.with(|c| c.set(0));
     ARMED.with(|a| a.set(true));
     drop(std::hint::black_box(Box::new(0u64)));
@@ -74,7 +83,10 @@ pub fn allocations(f: impl FnOnce()) -> u64 {
              ({probe} probe allocations counted, expected 1)"
         );
     }
-    f();
+}
+
+/// Stops counting (see [`arm`]): allocations since.
+pub fn disarm() -> u64 {
     ARMED.with(|a| a.set(false));
     COUNT.with(Cell::get)
 }

@@ -14,10 +14,11 @@ const BUFFER_BYTES: usize = 1 << 20;
 /// Appends framed records to a `.q` segment. `append` only encodes into memory (no syscall:
 /// it is on the hot path); the bytes reach the file at `sync` (through the page cache, for
 /// import and tools) or through the appliance's O_DIRECT writer, which takes them with
-/// `seal()`.
+/// `seal()` and owns the file (a sealed writer holds no descriptor).
 pub struct SegmentWriter {
     path: PathBuf,
-    file: File,
+    /// None: sealed, the bytes go to the file's owner through `seal`.
+    file: Option<File>,
     buf: Vec<u8>,
     /// File offset where `buf` starts.
     written: u64,
@@ -47,11 +48,35 @@ impl SegmentWriter {
         fsync_dir(path.parent().unwrap_or(Path::new(".")))?;
         Ok(Self {
             path: path.to_owned(),
-            file,
+            file: Some(file),
             buf: Vec::with_capacity(BUFFER_BYTES),
             written: HEADER_LEN as u64,
             header,
         })
+    }
+
+    /// A new segment that does not exist on disk yet, without touching the disk: its header is
+    /// the first pending bytes (from offset 0), and whoever takes them with `seal` creates it.
+    pub fn sealed_new(path: &Path, header: SegmentHeader) -> Self {
+        let mut buf = Vec::with_capacity(BUFFER_BYTES);
+        buf.extend_from_slice(&header.encode());
+        Self {
+            path: path.to_owned(),
+            file: None,
+            buf,
+            written: 0,
+            header,
+        }
+    }
+
+    /// Gives up the descriptor: from now on the bytes go out through `seal` only.
+    pub fn into_sealed(mut self) -> Self {
+        self.file = None;
+        self
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.file.is_none()
     }
 
     /// Reopens a segment for appending. A torn tail is cut back to the last valid frame
@@ -88,7 +113,7 @@ impl SegmentWriter {
         Ok((
             Self {
                 path: path.to_owned(),
-                file,
+                file: Some(file),
                 buf: Vec::with_capacity(BUFFER_BYTES),
                 written: end,
                 header,
@@ -127,16 +152,18 @@ impl SegmentWriter {
         &self.path
     }
 
-    fn write_out(&mut self) -> Result<(), StorageError> {
-        self.file.write_all(&self.buf).map_err(io_at(&self.path))?;
+    /// Writes everything appended so far and makes it durable (not for a sealed writer: its
+    /// file's owner does that).
+    pub fn sync(&mut self) -> Result<(), StorageError> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(StorageError::Invalid {
+                path: self.path.clone(),
+                reason: "a sealed segment writer has no file to sync; its owner writes it".into(),
+            });
+        };
+        file.write_all(&self.buf).map_err(io_at(&self.path))?;
         self.written += self.buf.len() as u64;
         self.buf.clear();
-        Ok(())
-    }
-
-    /// Writes everything appended so far and makes it durable.
-    pub fn sync(&mut self) -> Result<(), StorageError> {
-        self.write_out()?;
-        self.file.sync_data().map_err(io_at(&self.path))
+        file.sync_data().map_err(io_at(&self.path))
     }
 }
