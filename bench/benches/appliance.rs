@@ -2,8 +2,11 @@
 //! shifted timestamps) pushed from memory into the shard's /dev/shm ring by a pinned feed
 //! thread, refined, engined, flushed every 250 ms with O_DIRECT. Reports sustained events/s
 //! (zero drops: the feed waits on a full ring and says how often), the shard's stage
-//! histograms, flush cadence, and disk bytes/s against `fio` writing the same volume
-//! sequentially with O_DIRECT through io_uring in the same run (if fio is installed).
+//! histograms (the hot path is read → next read, so its tail is the longest pause between two
+//! ring reads, seals and flush completions included) against the noise floor of the shard's
+//! core in the same run, flush cadence, a batch of 1,000 tokens' snapshots, and disk bytes/s
+//! against `fio` writing the same volume sequentially with O_DIRECT through io_uring in the
+//! same run (if fio is installed).
 
 use chronicle_bench::{imported_capture, records};
 use chronicle_etl::RefineryConfig;
@@ -22,6 +25,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    chronicle_runtime::tune_allocator();
     let Some((_dir, data)) = imported_capture() else {
         return;
     };
@@ -135,11 +139,12 @@ fn main() {
     println!("sustained ingest with persistence: {:.2} M events/s ({} events in {:.2} s; feed done after {:.2} s; ring drops 0, feed waited on a full ring {waits} times)",
         n as f64 / elapsed.as_secs_f64() / 1e6, n, elapsed.as_secs_f64(), fed.as_secs_f64());
     println!(
-        "O_DIRECT verified: {}; {} flushes, {} missed deadlines, {} deadlines that waited for the flush in flight, {} O_DIRECT writes\n",
+        "O_DIRECT verified: {}; {} flushes, {} missed deadlines, {} deadlines that waited for the flush in flight, {} waits for the token's declaration (its hold full at the start), {} O_DIRECT writes\n",
         report.o_direct_verified,
         report.flushes,
         report.missed_deadlines,
         report.flush_waits,
+        report.declaration_waits,
         report.direct_writes
     );
     println!("| stage | n | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|");
@@ -163,7 +168,47 @@ fn main() {
         report.direct_bytes
     );
     fio(out.path(), report.direct_bytes);
+    let floor = chronicle_testkit::floor::measure(cores - 1, FLOOR_SECS);
+    let hot = &report.stats.hot_path.hist;
+    println!(
+        "\nlongest pauses between two ring reads with records waiting (hot path tail): p99.9 {} ns, max {} ns; the shard core's own gaps: p99.9 {} ns, max {} ns\n",
+        hot.value_at_quantile(0.999),
+        hot.max(),
+        floor.gaps.value_at_quantile(0.999),
+        floor.gaps.max()
+    );
+    print!("{}", chronicle_testkit::floor::table(&[floor], FLOOR_SECS));
+    snapshot_batches(out.path());
     recording_cost();
+}
+
+/// Seconds of the noise-floor measurement on the shard's core, after the run.
+const FLOOR_SECS: f64 = 3.0;
+
+/// A batch of 1,000 tokens' snapshots written by the store (files, manifest, syncs), as the
+/// snapshot writer thread does after a flush: five batches, on the real disk.
+fn snapshot_batches(dir: &std::path::Path) {
+    let store = chronicle_state::store::SnapshotStore::new(&dir.join("snapshot-bench"), 2);
+    let mut ns = Vec::new();
+    for round in 0..5u64 {
+        let batch: Vec<_> = (1..=1_000u64)
+            .map(|t| chronicle_state::store::Pending {
+                token_id: t,
+                bytes: chronicle_engine::TokenEngine::new(t).snapshot(round),
+                clock_ns: 1_723_075_200_000_000_000 + round * 60_000_000_000,
+            })
+            .collect();
+        let t = Instant::now();
+        store.write_batch(&batch).unwrap();
+        ns.push(t.elapsed().as_nanos() as u64);
+    }
+    ns.sort_unstable();
+    println!(
+        "\nsnapshot batch of 1,000 tokens (snapshot writer thread, off the shard core): p50 {:.1} ms, max {:.1} ms over {} batches",
+        ns[ns.len() / 2] as f64 / 1e6,
+        ns[ns.len() - 1] as f64 / 1e6,
+        ns.len()
+    );
 }
 
 /// What latency recording adds per event on the hot path: two TSC reads and an HDR record,

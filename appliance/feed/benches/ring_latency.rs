@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use chronicle_feed::*;
 use chronicle_protocol::{Body, Meta, Record, Side, Trade};
+use chronicle_testkit::floor::{self, Floor};
 use hdrhistogram::Histogram;
 
 const ENV_ROLE: &str = "CHRONICLE_FEED_BENCH_ROLE";
@@ -38,7 +39,7 @@ const CONSUMER_CORE: usize = 1;
 const LAT_WARMUP: u64 = 200_000;
 /// Seconds of the noise-floor measurement per core: long enough to hold a thousand
 /// scheduler ticks (250 Hz kernels tick every 4 ms).
-const FLOOR_SECS: u64 = 5;
+const FLOOR_SECS: f64 = 5.0;
 const TP_WARMUP: u64 = 1_000_000;
 
 // Field offsets in the 64-byte trade record.
@@ -324,75 +325,6 @@ fn throughput(r: &Run) -> f64 {
     r.records as f64 / r.elapsed.as_secs_f64()
 }
 
-/// The platform's own noise floor: a thread pinned to `core` spinning on the TSC for `secs`;
-/// every read-to-read gap over 1 us is time the core was taken away (interrupts, the
-/// hypervisor).
-fn jitter(core: usize, secs: u64) -> Floor {
-    pin(core);
-    let clock = quanta::Clock::new();
-    let mut gaps = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
-    let end = Instant::now() + Duration::from_secs(secs);
-    let start = clock.raw();
-    let mut last = start;
-    let mut lost = 0u64;
-    let mut i = 0u64;
-    loop {
-        i += 1;
-        if i % 4096 == 0 && Instant::now() > end {
-            break;
-        }
-        let now = clock.raw();
-        let d = clock.delta_as_nanos(last, now);
-        if d > 1_000 {
-            gaps.saturating_record(d);
-            lost += d;
-        }
-        last = now;
-    }
-    let span = clock.delta_as_nanos(start, last).max(1);
-    Floor {
-        core,
-        lost_pct: 100.0 * lost as f64 / span as f64,
-        ideal_p99: ideal_delay_at(&gaps, span, 0.99),
-        gaps,
-    }
-}
-
-/// The delay a perfect sender on this core would see at quantile `q`, for a send due at a
-/// uniformly random instant: one due inside a gap of length g waits out the rest of it, so
-/// P(delay > x) = Σ over gaps g > x of (g − x) / span. Bisection on x.
-fn ideal_delay_at(gaps: &Histogram<u64>, span: u64, q: f64) -> u64 {
-    let tail = |x: u64| -> f64 {
-        gaps.iter_recorded()
-            .map(|v| {
-                let g = v.value_iterated_to();
-                g.saturating_sub(x) as f64 * v.count_at_value() as f64
-            })
-            .sum::<f64>()
-            / span as f64
-    };
-    let (mut lo, mut hi) = (0u64, gaps.max());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if tail(mid) <= 1.0 - q {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    lo
-}
-
-struct Floor {
-    core: usize,
-    /// Share of the time lost to gaps over 1 us, in percent.
-    lost_pct: f64,
-    /// The gaps over 1 us, in ns.
-    gaps: Histogram<u64>,
-    /// p99 delay of a perfect sender due at random instants ([`ideal_delay_at`]), ns.
-    ideal_p99: u64,
-}
-
 const SHM: &str = "chronicle /dev/shm (cross-process)";
 const RTRB: &str = "rtrb (in-process reference)";
 
@@ -410,7 +342,7 @@ fn main() {
 
     let floors: Vec<Floor> = [PRODUCER_CORE, CONSUMER_CORE]
         .into_iter()
-        .map(|core| jitter(core, FLOOR_SECS))
+        .map(|core| floor::measure(core, FLOOR_SECS))
         .collect();
 
     // Interleaved rounds: on a shared VM the noise moves between runs; the same-run
@@ -444,34 +376,7 @@ fn main() {
         latency_row(name, r);
     }
     println!();
-    println!(
-        "Platform noise floor: a pinned thread spinning on the TSC for {FLOOR_SECS} s; read-to-read"
-    );
-    println!("gaps over 1 us are time the core was taken away (no ring involved); \"ideal p99\":");
-    println!(
-        "the p99 delay a perfect sender would see on this core for sends due at random instants"
-    );
-    println!();
-    println!(
-        "| core | gaps > 1 us | time lost | gap p50 | gap p90 | gap p99 | gap max | ideal p99 |"
-    );
-    println!(
-        "|------|-------------|-----------|---------|---------|---------|---------|-----------|"
-    );
-    for f in &floors {
-        let h = &f.gaps;
-        println!(
-            "| {:>4} | {:>11} | {:>8.2}% | {:>7} | {:>7} | {:>7} | {:>7} | {:>9} |",
-            f.core,
-            h.len(),
-            f.lost_pct,
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.9),
-            h.value_at_quantile(0.99),
-            h.max(),
-            f.ideal_p99
-        );
-    }
+    print!("{}", floor::table(&floors, FLOOR_SECS));
     println!();
     println!("Throughput, 64-byte records, flat out, lossless (producer retries when full);");
     println!("timed by the consumer after a 1 M warm-up");

@@ -24,6 +24,7 @@ pub struct RunSummary {
 /// Runs the appliance. A bounded input (synthetic, capture) ends when it is consumed, unless
 /// `follow`; UDP input (or `follow`) runs until `stop` is set (SIGTERM).
 pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSummary, RuntimeError> {
+    crate::tune_allocator();
     cfg.validate().map_err(RuntimeError::Config)?;
     // One writer per data directory: a second appliance (or an import) into the same
     // partitions would hand out the same tick ids twice.

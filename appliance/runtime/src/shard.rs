@@ -154,6 +154,9 @@ struct Shard {
     metrics: Option<chronicle_metrics::Reporter>,
     /// TSC instant of the first ring read since the last flush.
     oldest_pending: Option<u64>,
+    /// TSC of the previous read, if it found a record: one clock read per record times the
+    /// whole loop, read to read (`hot_path`), across a seal and a flush's completion too.
+    previous_read: Option<u64>,
     report: ShardReport,
     cadence: Cadence,
     /// Snapshots captured at their points (in order), written once the flush that follows
@@ -243,6 +246,7 @@ impl Shard {
             total: ShardStats::default(),
             metrics: s.metrics.clone(),
             oldest_pending: None,
+            previous_read: None,
             report: ShardReport {
                 index: s.index,
                 counters: Counters::default(),
@@ -366,20 +370,17 @@ impl Shard {
         in_flight: bool,
     ) -> Result<Drained, RuntimeError> {
         let mut n = 0u64;
-        // TSC of the previous read, if it found a record: one clock read per record times
-        // the whole loop, read to read (`hot_path`).
-        let mut previous_read: Option<u64> = None;
         loop {
             // Read `done` before popping: a record pushed before `done` was set is then seen.
             let feed_done = done.load(Ordering::Acquire);
             let t0 = self.clock.raw();
-            if let Some(p) = previous_read.take() {
+            if let Some(p) = self.previous_read.take() {
                 self.stats.hot_path.record(self.clock.delta_as_nanos(p, t0));
             }
             let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
             let idle = match popped {
                 Some(view) => {
-                    previous_read = Some(t0);
+                    self.previous_read = Some(t0);
                     if self.oldest_pending.is_none() {
                         self.oldest_pending = Some(t0);
                     }

@@ -2,3 +2,4 @@
 //! dev-dependency only.
 
 pub mod alloc;
+pub mod floor;
