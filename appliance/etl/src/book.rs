@@ -2,25 +2,21 @@
 //! that a book snapshot can be injected into the stream every 60 s (seed 004): a reader can
 //! then start mid-file without replaying the day.
 //!
-//! Static allocation: each side is a sorted array with a fixed capacity, reserved when the
-//! token is declared; updates never allocate. Best prices sit at the end of each array, where
-//! most updates land, so inserts and removals move few bytes. Past the capacity the worst
-//! level is dropped and counted (the far tail of a deep book, not the touch).
+//! Each side is a [`SideLevels`]: levels in price order in fixed blocks, so that an update
+//! moves at most one block's levels wherever it lands; its blocks are pooled and never freed,
+//! so updates do not allocate once the side has reached its depth. Past the capacity the
+//! worst level is dropped and counted (the far tail of a deep book, not the touch).
 
+use crate::side::{Set, SideLevels};
 use chronicle_protocol::{Body, BookSnapshot, Level, LevelUpdate, Side};
-
-/// "`a` is a better price than `b`" for one side.
-type Better = fn(i64, i64) -> bool;
 
 /// Levels kept per side.
 pub const MAX_LEVELS_PER_SIDE: usize = 8192;
 
 #[derive(Debug, Clone)]
 pub struct Book {
-    /// Ascending by price: best bid last.
-    bids: Vec<Level>,
-    /// Descending by price: best ask last.
-    asks: Vec<Level>,
+    bids: SideLevels,
+    asks: SideLevels,
     /// The book is a faithful copy of the venue's: set by a complete venue snapshot, cleared
     /// by a sequence gap.
     synced: bool,
@@ -39,8 +35,8 @@ impl Default for Book {
 impl Book {
     pub fn new() -> Self {
         Self {
-            bids: Vec::with_capacity(MAX_LEVELS_PER_SIDE),
-            asks: Vec::with_capacity(MAX_LEVELS_PER_SIDE),
+            bids: SideLevels::new(MAX_LEVELS_PER_SIDE, |a, b| a > b),
+            asks: SideLevels::new(MAX_LEVELS_PER_SIDE, |a, b| a < b),
             synced: false,
             update_id: 0,
             dropped_levels: 0,
@@ -58,10 +54,7 @@ impl Book {
         impl Iterator<Item = Level> + '_,
         impl Iterator<Item = Level> + '_,
     ) {
-        (
-            self.bids.iter().rev().copied(),
-            self.asks.iter().rev().copied(),
-        )
+        (self.bids.best_first(), self.asks.best_first())
     }
 
     pub fn depth(&self) -> (usize, usize) {
@@ -104,35 +97,15 @@ impl Book {
     }
 
     fn set(&mut self, side: Side, price: i64, quantity: i64) {
-        let (levels, better): (&mut Vec<Level>, Better) = match side {
-            Side::Bid => (&mut self.bids, |a, b| a > b),
-            Side::Ask => (&mut self.asks, |a, b| a < b),
+        let levels = match side {
+            Side::Bid => &mut self.bids,
+            Side::Ask => &mut self.asks,
             Side::None => return,
         };
-        // Sorted worst → best; find the first level at or better than `price`.
-        let i = levels.partition_point(|l| better(price, l.price));
-        let exists = levels.get(i).is_some_and(|l| l.price == price);
-        match (exists, quantity) {
-            (true, 0) => {
-                levels.remove(i);
-            }
-            (true, q) => levels[i].quantity = q,
-            (false, 0) => {}
-            (false, q) => {
-                if levels.len() == MAX_LEVELS_PER_SIDE {
-                    if i == 0 {
-                        self.dropped_levels += 1;
-                        return; // worse than everything kept
-                    }
-                    levels.remove(0);
-                    self.dropped_levels += 1;
-                    levels.insert(i - 1, Level { price, quantity: q });
-                } else {
-                    levels.insert(i, Level { price, quantity: q });
-                }
-            }
+        match levels.set(price, quantity) {
+            Set::Changed => {}
+            Set::DroppedWorst | Set::NotKept => self.dropped_levels += 1,
         }
-        debug_assert!(levels.len() <= MAX_LEVELS_PER_SIDE);
     }
 }
 
@@ -190,6 +163,5 @@ mod tests {
             b.levels().0.next().unwrap().price,
             1_000 + MAX_LEVELS_PER_SIDE as i64 + 9
         );
-        assert_eq!(b.bids.capacity(), MAX_LEVELS_PER_SIDE, "never reallocated");
     }
 }

@@ -9,6 +9,7 @@ pub mod book;
 mod error;
 pub mod refinery;
 pub mod resume;
+pub mod side;
 
 pub use error::EtlError;
 pub use refinery::{
