@@ -2,6 +2,7 @@ use crate::locate::Where;
 use crate::CliResult;
 use chronicle_reader::render::{self, Scale};
 use chronicle_reader::TimeRange;
+use chronicle_storage::segment::ScanEnd;
 use chronicle_storage::utc;
 use clap::ValueEnum;
 use std::io::{BufWriter, Write};
@@ -71,6 +72,17 @@ pub fn run(a: Args) -> CliResult {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         r => r?,
     }
-    scanned?;
-    Ok(ExitCode::SUCCESS)
+    match scanned? {
+        ScanEnd::Clean { .. } => Ok(ExitCode::SUCCESS),
+        // What came before the damage was printed; the reader says where it stopped and
+        // exits as `verify` does on a torn tail.
+        ScanEnd::TornTail { valid_end, reason } => {
+            eprintln!(
+                "chronicle cat: {}: stopped at byte offset {valid_end}, a torn tail ({reason}); \
+                 the records printed are those before it",
+                part.body.origin().display()
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
 }

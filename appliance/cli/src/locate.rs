@@ -1,7 +1,7 @@
 //! What `cat` and `verify` are pointed at: a path on any tier, or a partition key resolved
 //! through the tier roots of the appliance's configuration (seed 004's universal reader).
 
-use chronicle_reader::{Partition, ReadError, TierRoots};
+use chronicle_reader::{Partition, TierRoots};
 use chronicle_runtime::config::Config;
 use std::path::{Path, PathBuf};
 
@@ -36,12 +36,16 @@ impl Where {
         if target.exists() {
             return Ok(Partition::open(target)?);
         }
-        Ok(roots.open(&partition_key(target))?.1)
+        Ok(roots.open(&key_of(target)?)?.1)
     }
 
     /// The directory of the first tier that holds the partition `key`.
-    pub fn locate(&self, roots: &TierRoots, key: &Path) -> Result<PathBuf, ReadError> {
-        Ok(roots.find(&partition_key(key))?.1)
+    pub fn locate(
+        &self,
+        roots: &TierRoots,
+        key: &Path,
+    ) -> Result<PathBuf, Box<dyn std::error::Error>> {
+        Ok(roots.find(&key_of(key)?)?.1)
     }
 }
 
@@ -53,4 +57,28 @@ fn partition_key(arg: &Path) -> PathBuf {
     } else {
         Path::new("v1").join(arg)
     }
+}
+
+/// The partition key `arg` names, or an error saying the path does not exist: an argument that
+/// is not an existing path is a key only if it is written as one.
+fn key_of(arg: &Path) -> Result<PathBuf, String> {
+    if is_key(arg) {
+        Ok(partition_key(arg))
+    } else {
+        Err(format!("{}: no such file or directory", arg.display()))
+    }
+}
+
+/// Whether `arg` is written as a partition key, `[v1/]{venue}/{symbol}/{YYYY-MM-DD}[/late]`.
+fn is_key(arg: &Path) -> bool {
+    let key = partition_key(arg);
+    let parts: Vec<&str> = key
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .collect();
+    let parts = match parts.as_slice() {
+        [rest @ .., "late"] => rest,
+        all => all,
+    };
+    matches!(parts, ["v1", _, _, day] if chronicle_storage::utc::parse_iso_date(day).is_some())
 }

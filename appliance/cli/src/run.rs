@@ -58,9 +58,6 @@ pub fn run(a: Args) -> CliResult {
     if let Some(d) = a.data_dir {
         cfg.data_dir = d;
     }
-    if a.config.is_none() {
-        cfg.shards[0].ring = chronicle_runtime::config::ring_for(&cfg.data_dir, 0);
-    }
     cfg.input = match (a.input, a.config.is_some()) {
         (Some(path), _) => Input::Capture {
             path,

@@ -8,20 +8,49 @@ use std::process::ExitCode;
 pub struct Args {
     /// A book.q or book.q.zst file, a partition directory of any tier, a tree of them, or a
     /// partition key `[v1/]{venue}/{symbol}/{date}` resolved through the configured tiers.
+    /// The data directory itself with `--config`: every configured tier.
     path: PathBuf,
     #[command(flatten)]
     place: Where,
+    /// Succeed when there is nothing to verify (by default that is an error).
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 pub fn run(a: Args) -> CliResult {
     let roots = a.place.roots()?;
-    let path = match a.path.exists() {
-        true => a.path,
-        false => a.place.locate(&roots, &a.path)?,
+    let targets: Vec<PathBuf> = if a.path.exists() {
+        let is_data_dir =
+            std::fs::canonicalize(&a.path).ok() == std::fs::canonicalize(&roots.warm).ok();
+        if a.place.config.is_some() && is_data_dir {
+            std::iter::once(roots.warm.clone())
+                .chain(roots.cold.clone().filter(|c| c.exists()))
+                .collect()
+        } else {
+            vec![a.path.clone()]
+        }
+    } else {
+        vec![a.place.locate(&roots, &a.path)?]
     };
-    let report = verify(&path, roots.remote.as_ref())?;
+    let mut files = Vec::new();
+    for t in &targets {
+        files.extend(verify(t, roots.remote.as_ref())?.files);
+    }
+    if files.is_empty() && !a.allow_empty {
+        let tiers = if a.place.config.is_some() {
+            ""
+        } else {
+            " (partitions the tier manager moved are found with --config naming the appliance's \
+             configuration)"
+        };
+        return Err(format!(
+            "{}: nothing to verify: no book.q, book.q.zst or remote stub under it{tiers}",
+            a.path.display()
+        )
+        .into());
+    }
     let (mut records, mut torn) = (0u64, 0usize);
-    for (path, v) in &report.files {
+    for (path, v) in &files {
         match v {
             Verdict::Ok { records: n, .. } => records += n,
             Verdict::TornTail {
@@ -42,7 +71,7 @@ pub fn run(a: Args) -> CliResult {
     }
     println!(
         "{} segments, {records} records verified, {torn} torn tails",
-        report.files.len()
+        files.len()
     );
     Ok(if torn > 0 {
         ExitCode::from(2)

@@ -275,5 +275,12 @@ fn a_failing_shard_stops_the_daemon_within_a_second() {
         stderr.contains("shard 0 failed") && stderr.contains("injected shard failure"),
         "{stderr}"
     );
+    // Its ring went with it: a unit restarting on a failing shard does not fill /dev/shm.
+    let ring = format!(
+        "/dev/shm/chronicle-daemon-test-{}-{}",
+        std::process::id(),
+        d.port
+    );
+    assert!(!Path::new(&ring).exists(), "{ring} left behind");
     eprintln!("daemon exited {took:?} after the failing datagram");
 }

@@ -101,6 +101,13 @@ fn cat_and_verify_are_the_same_on_every_tier() {
         "cold, by file"
     );
     assert!(chronicle_ok(&["verify", "--config", cfg, KEY]).contains(&verified));
+    // The data directory, now empty of partitions: nothing to verify there, and said so; with
+    // --config, verify follows the tiers to the moved partition.
+    let data = warm.to_str().unwrap();
+    let out = chronicle(&["verify", data]);
+    assert!(!out.status.success(), "verify of nothing passes");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to verify"));
+    assert!(chronicle_ok(&["verify", "--config", cfg, data]).contains(&verified));
 
     // RemoteCold: both objects uploaded and verified, the stub written, the local archive gone.
     let Some(server) = SeaweedFs::start_or_skip("cat_and_verify_are_the_same_on_every_tier") else {

@@ -34,7 +34,15 @@ fn clean_torn_and_corrupt() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains(&format!("torn tail at byte offset {last}"))
     );
-    assert_eq!(chronicle_ok(&["cat", p]).lines().count(), 5000);
+    // cat prints the valid prefix, then says where and why it stopped, and exits 2.
+    let out = chronicle(&["cat", p]);
+    assert_eq!(out.status.code(), Some(2), "cat of a torn tail");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("book.q") && err.contains(&format!("stopped at byte offset {last}")),
+        "{err}"
+    );
 
     // Damage in the middle: exit 1, file and offset named; cat fails rather than skip.
     let mut b = bytes.clone();
@@ -96,4 +104,29 @@ fn crc32c_of(b: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+#[test]
+fn nothing_to_verify_and_a_missing_path_are_errors() {
+    let dir = scratch();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = empty.to_str().unwrap();
+    let out = chronicle(&["verify", e]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an empty directory verifies nothing"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to verify"));
+    assert!(chronicle_ok(&["verify", "--allow-empty", e]).contains("0 segments"));
+
+    let missing = dir.path().join("no/such/dir");
+    let out = chronicle(&["verify", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no such file or directory") && !err.contains("tier"),
+        "a missing path is missing, not a key in no tier: {err}"
+    );
 }

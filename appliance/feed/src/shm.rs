@@ -64,6 +64,8 @@ pub enum RingError {
     AlreadyExists { path: PathBuf },
     #[error("{path}: no such ring file")]
     NotFound { path: PathBuf },
+    #[error("{path}: in use by a live producer (another process holds its lock)")]
+    InUse { path: PathBuf },
     #[error("{path}: is a symbolic link; ring files are opened with O_NOFOLLOW")]
     Symlink { path: PathBuf },
     #[error("{path}: not a regular file (mode {mode:#o})")]
@@ -295,6 +297,51 @@ pub fn create(path: &Path, capacity: usize, access: Access) -> Result<Producer, 
         let _ = std::fs::remove_file(path);
     }
     result
+}
+
+/// Removes the ring file at `path` if its producer is gone: true if there was one. The
+/// producer's lock on its index (held as long as its descriptor lives, SIGKILL included) is
+/// free only then. A ring whose producer lives is `InUse`, never removed; no file is
+/// `Ok(false)`.
+pub fn remove_stale(path: &Path) -> Result<bool, RingError> {
+    let cpath = c_path(path)?;
+    // SAFETY: open with a valid C string.
+    let raw = unsafe {
+        libc::open(
+            cpath.as_ptr(),
+            libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOENT) => Ok(false),
+            Some(libc::ELOOP) => Err(RingError::Symlink {
+                path: path.to_owned(),
+            }),
+            _ => Err(RingError::Io {
+                path: path.to_owned(),
+                op: "open",
+                source: e,
+            }),
+        };
+    }
+    // SAFETY: `raw` is a descriptor we just opened and own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let Err(e) = lock(&fd, OFF_HEAD, path, "producer") {
+        return Err(match e {
+            RingError::Busy { .. } => RingError::InUse {
+                path: path.to_owned(),
+            },
+            e => e,
+        });
+    }
+    std::fs::remove_file(path).map_err(|source| RingError::Io {
+        path: path.to_owned(),
+        op: "unlink",
+        source,
+    })?;
+    Ok(true)
 }
 
 fn init(fd: OwnedFd, path: &Path, capacity: usize, access: Access) -> Result<Producer, RingError> {

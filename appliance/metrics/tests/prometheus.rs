@@ -170,7 +170,7 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cfg.shards = vec![ShardConfig {
         cpu: cores.saturating_sub(1),
-        ring: ring.clone(),
+        ring: Some(ring.clone()),
         ring_bytes: 64 << 20,
     }];
     cfg.metrics.listen = app.to_string();

@@ -66,8 +66,10 @@ pub enum Input {
 #[serde(deny_unknown_fields)]
 pub struct ShardConfig {
     pub cpu: usize,
-    /// The shard's Zone 1 ring under /dev/shm.
-    pub ring: PathBuf,
+    /// The shard's Zone 1 ring under /dev/shm; by default named after the canonical data
+    /// directory (`rings::ring_for`).
+    #[serde(default)]
+    pub ring: Option<PathBuf>,
     #[serde(default = "default_ring_bytes")]
     pub ring_bytes: usize,
 }
@@ -131,7 +133,7 @@ impl Default for Config {
             // One shard on the last core; the feed takes core 0 (2-core boxes: one each).
             shards: vec![ShardConfig {
                 cpu: cores.saturating_sub(1),
-                ring: ring_for(Path::new("./data"), 0),
+                ring: None,
                 ring_bytes: default_ring_bytes(),
             }],
             flush: FlushConfig::default(),
@@ -227,14 +229,4 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// The embedded default's ring for a shard, named after the data directory: a rerun after a
-/// crash replaces its own ring rather than leaving one per process in /dev/shm, and two data
-/// directories never share one.
-pub fn ring_for(data_dir: &Path, shard: usize) -> PathBuf {
-    // Only a name: a data directory that does not exist yet is created later by the run.
-    let abs = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_owned());
-    let key = crate::feed::fnv1a(abs.to_string_lossy().as_bytes());
-    PathBuf::from(format!("/dev/shm/chronicle-{key:016x}-shard-{shard}"))
 }

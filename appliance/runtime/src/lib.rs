@@ -10,6 +10,7 @@ pub mod feed;
 pub mod flush;
 pub mod helper;
 pub mod hold;
+pub mod rings;
 pub mod run;
 pub mod shard;
 pub mod snapshots;

@@ -5,8 +5,9 @@ use crate::feed::RingSink;
 use crate::shard::{self, ShardReport, ShardSettings};
 use crate::RuntimeError;
 use chronicle_etl::RefineryConfig;
-use chronicle_feed::{Access, AttachOptions, FeedHandler, ShardMap};
+use chronicle_feed::{FeedHandler, ShardMap};
 use chronicle_storage::meta::Source;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,18 +31,32 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     // partitions would hand out the same tick ids twice.
     let _lock = chronicle_storage::fsutil::lock_dir(&cfg.data_dir, "chronicle run")?;
     let started = Instant::now();
-    let mut producers = Vec::new();
-    let mut consumers = Vec::new();
-    for s in &cfg.shards {
-        // The appliance owns its rings: a file left by a crashed run is replaced.
-        let _ = std::fs::remove_file(&s.ring);
-        producers.push(
-            chronicle_feed::create(&s.ring, s.ring_bytes, Access::Owner)
-                .map_err(|e| RuntimeError::Ring(e.to_string()))?,
-        );
-        consumers.push(
-            chronicle_feed::attach(&s.ring, &AttachOptions::default())
-                .map_err(|e| RuntimeError::Ring(e.to_string()))?,
+    check_host(cfg)?;
+    // Last of the checks: what the run creates in /dev/shm goes with it (`_rings` drops on
+    // every way out of this function).
+    let ring_paths: Vec<PathBuf> = cfg
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.ring
+                .clone()
+                .unwrap_or_else(|| crate::rings::ring_for(&cfg.data_dir, i))
+        })
+        .collect();
+    let (_rings, producers, consumers) = crate::rings::Rings::create(
+        &ring_paths
+            .iter()
+            .zip(&cfg.shards)
+            .map(|(p, s)| (p.clone(), s.ring_bytes))
+            .collect::<Vec<_>>(),
+    )?;
+    for (i, (s, path)) in cfg.shards.iter().zip(&ring_paths).enumerate() {
+        eprintln!(
+            "chronicle: shard {i} on core {}, ring {} ({} MiB)",
+            s.cpu,
+            path.display(),
+            s.ring_bytes >> 20
         );
     }
     let map =
@@ -61,13 +76,12 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     // Metrics are not worth stopping ingestion for: a failed bind is reported and the run goes
     // on (the `ChronicleScrapeDown` alert sees it).
     let metrics = if cfg.metrics.enabled {
-        let rings = cfg
-            .shards
+        let rings = ring_paths
             .iter()
             .enumerate()
-            .map(|(shard, s)| chronicle_metrics::RingWatch {
+            .map(|(shard, path)| chronicle_metrics::RingWatch {
                 shard,
-                path: s.ring.clone(),
+                path: path.clone(),
             })
             .collect();
         match chronicle_metrics::MetricsServer::start(&cfg.metrics.listen, rings) {
@@ -133,10 +147,6 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             }
         }
     }
-    // Best effort: a ring left behind is replaced by the next run.
-    for s in &cfg.shards {
-        let _ = std::fs::remove_file(&s.ring);
-    }
     if let Some(t) = tiers {
         t.join()
             .map_err(|_| RuntimeError::Executor("tier manager thread panicked".into()))?;
@@ -153,6 +163,30 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         elapsed: started.elapsed(),
         metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
     })
+}
+
+/// What the host must offer before anything is created: every configured core available to
+/// this process, and a capture input that can be read.
+fn check_host(cfg: &Config) -> Result<(), RuntimeError> {
+    let available = available_cpus();
+    for (what, cpu) in cfg
+        .shards
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("shards[{i}].cpu"), s.cpu))
+        .chain([("feed_cpu".to_string(), cfg.feed_cpu)])
+    {
+        if !available.contains(&cpu) {
+            return Err(RuntimeError::Config(format!(
+                "{what} = {cpu}: not a core this process may run on (available: {available:?})"
+            )));
+        }
+    }
+    if let Input::Capture { path, .. } = &cfg.input {
+        std::fs::File::open(path)
+            .map_err(|e| RuntimeError::Config(format!("input {}: {e}", path.display())))?;
+    }
+    Ok(())
 }
 
 /// Runs the feed until its input ends (bounded, unless `follow`) or `stop` is set; returns
@@ -418,6 +452,20 @@ fn tier_counters(c: &Arc<chronicle_tier::TierCounters>) -> Vec<chronicle_metrics
 
 /// Pins the calling thread to the cores it may run on that are not shard cores; false if
 /// there is none (then it is left as it was).
+/// The cores this process may run on (its affinity mask).
+fn available_cpus() -> Vec<usize> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
 pub(crate) fn pin_off(shard_cpus: &[usize]) -> bool {
     let size = std::mem::size_of::<libc::cpu_set_t>();
     // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read the process's
