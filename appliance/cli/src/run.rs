@@ -106,6 +106,22 @@ fn print_summary(cfg: &Config, s: &RunSummary) {
         sum(&|r| r.counters.late_streamed),
         s.feed_full_waits
     );
+    if let Some(f) = &s.feed {
+        println!(
+            "  udp feed    {} datagrams: {} lost ({} dropped by the kernel, {} upstream), {} stale, {} malformed; {} sender restarts",
+            f.datagrams,
+            f.lost_datagrams,
+            f.kernel_drops,
+            f.upstream_lost_datagrams,
+            f.stale,
+            f.malformed,
+            f.sender_restarts
+        );
+    }
+    println!(
+        "  duplicates  {} records already stored, sent again by a restarted sender: not stored twice",
+        sum(&|r| r.counters.duplicates)
+    );
     let gaps: u64 = s
         .shards
         .iter()

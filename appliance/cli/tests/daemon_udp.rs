@@ -63,9 +63,15 @@ impl Daemon {
         }
     }
 
-    /// Sends `records` as one datagram numbered `seq`.
+    /// Sends `records` as one datagram numbered `seq` (one sender run).
     fn send(&self, seq: u64, records: &[Vec<u8>]) {
+        self.send_as(0x5e55_1011, seq, records);
+    }
+
+    /// Sends `records` as one datagram numbered `seq` of sender session `session`.
+    fn send_as(&self, session: u64, seq: u64, records: &[Vec<u8>]) {
         let mut w = DatagramWriter::new();
+        w.set_session(session);
         for r in records {
             assert!(w.push(r), "the test's datagrams hold their records");
         }
@@ -283,4 +289,35 @@ fn a_failing_shard_stops_the_daemon_within_a_second() {
     );
     assert!(!Path::new(&ring).exists(), "{ring} left behind");
     eprintln!("daemon exited {took:?} after the failing datagram");
+}
+
+#[test]
+fn a_restarted_sender_is_marked_and_nothing_is_stored_twice() {
+    let mut d = Daemon::start(None);
+    // One sender run: the declaration, then trades, numbered from 0 in its session.
+    let sender_run = |d: &Daemon, session: u64, ids: std::ops::RangeInclusive<u64>| {
+        let mut records = vec![declaration(9, "RST")];
+        records.extend(ids.map(|i| trade(9, i)));
+        for (seq, chunk) in records.chunks(50).enumerate() {
+            d.send_as(session, seq as u64, chunk);
+        }
+    };
+    sender_run(&d, 0xA, 1..=1000);
+    std::thread::sleep(Duration::from_millis(500));
+    // The sender restarts and replays from the start, then goes on.
+    sender_run(&d, 0xB, 1..=1500);
+    std::thread::sleep(Duration::from_millis(600));
+    let out = d.stop();
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let (ids, gaps) = cat(&d.data.join("v1/testvenue/rst/2024-08-08"));
+    assert!(
+        ids == (1..=1500).collect::<Vec<_>>(),
+        "every trade once, in order: {} trades stored, first repeat at {:?}",
+        ids.len(),
+        ids.windows(2).position(|w| w[1] <= w[0])
+    );
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0].contains("sender_restart"), "{gaps:?}");
+    assert!(summary.contains("1 sender restarts"), "{summary}");
+    assert!(summary.contains("1000 records already stored"), "{summary}");
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod refinery;
 pub mod resume;
 pub mod side;
+pub mod stored;
 
 pub use error::EtlError;
 pub use refinery::{

@@ -3,7 +3,8 @@ use crate::resume::resume;
 use crate::resume::Resume;
 use crate::EtlError;
 use chronicle_protocol::{
-    Body, BookSnapshot, Definition, FixedStr, Level, Levels, Meta, Record, MAX_RECORD_LEN,
+    Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Level, Levels, Meta, Record,
+    MAX_RECORD_LEN,
 };
 use chronicle_storage::meta::{Completeness, PartitionMeta, Source};
 use chronicle_storage::partition::{partition_dir, PartitionPaths, PartitionWriter, SEGMENT_FILE};
@@ -108,6 +109,9 @@ pub struct Counters {
     /// With [`Backend::Sealed`]: partitions on disk that a declaration did not open ahead (an
     /// older day, or one already closed), opened on the caller's thread when a record came.
     pub partitions_reopened: u64,
+    /// Records already stored that a restarted sender sent again: not stored twice
+    /// (`stored.rs`).
+    pub duplicates: u64,
 }
 
 /// See [`Refinery::declare`].
@@ -127,6 +131,8 @@ struct Token {
     durable_tick: u64,
     /// Largest exchange time seen: the token's clock for grace and injection.
     watermark: u64,
+    /// The venue ids stored, for a restarted sender's records sent again.
+    stored: crate::stored::Stored,
     book: Book,
 }
 
@@ -290,6 +296,12 @@ impl Refinery {
         if let Some(symbols) = p.symbols {
             self.symbols = symbols;
         }
+        // The appliance under a live feed: its sender may be sending what is stored already
+        // (it kept running, or restarted, while this process was down).
+        let mut stored = p.resume.stored;
+        if self.cfg.backend == Backend::Sealed && p.replay.is_none() {
+            stored.check_all();
+        }
         let last_day_on_disk = p
             .resume
             .latest_days
@@ -304,6 +316,7 @@ impl Refinery {
                 next_tick: p.replay.map_or(p.resume.next_tick, |r| r.start_tick),
                 durable_tick: p.replay.map_or(0, |r| r.durable_tick),
                 watermark: p.resume.watermark_ns,
+                stored,
                 book: Book::new(),
             },
         );
@@ -346,6 +359,26 @@ impl Refinery {
             .tokens
             .get_mut(&token_id)
             .ok_or(EtlError::UnknownToken(token_id))?;
+        if t.stored.already_stored(&body) {
+            self.counters.duplicates += 1;
+            return Ok(());
+        }
+        // A gap without times (the feed knew none: its datagram began with a declaration)
+        // marks the token's stream where it stands; a token with no stream yet has nothing
+        // to mark.
+        let (exchange_ts_ns, receive_ts_ns) = match body {
+            Body::Gap(_) if exchange_ts_ns == 0 && t.watermark == 0 => return Ok(()),
+            Body::Gap(_) if exchange_ts_ns == 0 => (t.watermark, t.watermark),
+            _ => (exchange_ts_ns, receive_ts_ns),
+        };
+        t.stored.note(&body);
+        if let Body::Gap(Gap {
+            reason: GapReason::SenderRestart,
+            ..
+        }) = body
+        {
+            t.stored.check_all();
+        }
         let day_start = exchange_ts_ns - exchange_ts_ns % NS_PER_DAY;
         // The day closes `grace` after its end, by the token's clock.
         let late = t.watermark >= day_start + NS_PER_DAY + grace;

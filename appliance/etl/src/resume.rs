@@ -13,6 +13,8 @@ pub struct Resume {
     pub watermark_ns: u64,
     /// The latest two date directories (oldest first): what a restart may append to.
     pub latest_days: Vec<PathBuf>,
+    /// The venue ids of the records in them (what a restarted sender may send again).
+    pub stored: crate::stored::Stored,
 }
 
 /// Reads the two latest date partitions of `{data_dir}/v1/{venue}/{symbol_code}` (and their
@@ -30,6 +32,7 @@ pub fn resume(
         next_tick: 1,
         watermark_ns: 0,
         latest_days: Vec::new(),
+        stored: Default::default(),
     };
     // Date directories (YYYY-MM-DD) sort chronologically as text; none: a first run. An
     // entry that cannot be listed could be the latest day: resuming without it would reuse
@@ -63,6 +66,9 @@ pub fn resume(
             {
                 r.next_tick = r.next_tick.max(f.record.meta.global_tick_id + 1);
                 r.watermark_ns = r.watermark_ns.max(f.record.meta.exchange_ts_ns);
+                if let Ok(rec) = f.record.decode() {
+                    r.stored.note(&rec.body);
+                }
             }
             // A torn tail is the writer's to cut; damage before valid frames would hide
             // tick ids already written.

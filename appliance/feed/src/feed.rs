@@ -1,11 +1,13 @@
 //! The UDP feed handler: datagrams of normalized protocol records in, shard rings out.
 //!
-//! Datagram format (`docs/formats/ring.md`, "Feed datagrams"): a 16-byte header
-//! (`magic u32`, `version u16`, `count u16`, `sequence u64`) followed by exactly `count`
-//! protocol records back to back. A datagram is validated whole before any of its records is
-//! routed: a malformed datagram is counted and dropped, never partly forwarded. Sequence
-//! numbers increase by one per datagram; a jump means datagrams were lost in transport, and
-//! every shard gets a `gap` record (`GapReason::FeedLoss`) before the next records.
+//! Datagram format (`docs/formats/ring.md`, "Feed datagrams"): a 24-byte header
+//! (`magic u32`, `version u16`, `count u16`, `sequence u64`, `session u64`) followed by exactly
+//! `count` protocol records back to back. A datagram is validated whole before any of its
+//! records is routed: a malformed datagram is counted and dropped, never partly forwarded.
+//! Sequence numbers increase by one per datagram of a session; a jump means datagrams were
+//! lost in transport, and every shard gets a `gap` record (`GapReason::FeedLoss`) before the
+//! next records. A new session is a restarted sender: every shard gets a `SenderRestart` gap,
+//! and the numbering starts again.
 //!
 //! Per datagram the handler records, per shard it wrote to, the time from its receive to its
 //! ring publication (`receive_to_publish`, `CLOCK_MONOTONIC`, one sample per record) into
@@ -29,8 +31,8 @@ use crate::socket::{self, BatchReceiver, ReceiveBuffer, DEFAULT_RECV_BUFFER_BYTE
 
 /// `b"CHFD"` read as a little-endian u32.
 pub const DATAGRAM_MAGIC: u32 = u32::from_le_bytes(*b"CHFD");
-pub const DATAGRAM_VERSION: u16 = 1;
-pub const DATAGRAM_HEADER_LEN: usize = 16;
+pub const DATAGRAM_VERSION: u16 = 2;
+pub const DATAGRAM_HEADER_LEN: usize = 24;
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM_LEN: usize = 65507;
 /// A limit on records per datagram (65507 bytes hold at most 2046 records of 32 bytes).
@@ -93,6 +95,9 @@ pub struct FeedStats {
     /// Datagrams the kernel dropped because the socket's receive buffer was full
     /// (`SO_RXQ_OVFL`), whatever they carried.
     pub kernel_drops: u64,
+    /// New sender sessions after the first (a restarted sender), each announced to every
+    /// shard by a `SenderRestart` gap.
+    pub sender_restarts: u64,
 }
 
 impl FeedStats {
@@ -136,6 +141,11 @@ impl FeedStats {
                 "chronicle_feed_stale_datagrams_total",
                 "Datagrams behind the expected sequence (duplicates, late), not forwarded.",
                 self.stale,
+            ),
+            one(
+                "chronicle_feed_sender_restarts_total",
+                "New sender sessions after the first: a restarted sender, marked in every shard's stream.",
+                self.sender_restarts,
             ),
             one(
                 "chronicle_feed_lost_datagrams_total",
@@ -231,8 +241,17 @@ impl ShardMap {
     }
 }
 
-/// Validates a datagram; returns its sequence and record count. No allocation.
-pub fn validate_datagram(d: &[u8]) -> Result<(u64, u16), DatagramError> {
+/// A valid datagram's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatagramHeader {
+    pub sequence: u64,
+    pub count: u16,
+    /// The sender's run: a restarted sender picks a new one (never 0).
+    pub session: u64,
+}
+
+/// Validates a datagram; returns its header. No allocation.
+pub fn validate_datagram(d: &[u8]) -> Result<DatagramHeader, DatagramError> {
     if d.len() < DATAGRAM_HEADER_LEN {
         return Err(DatagramError::Truncated { len: d.len() });
     }
@@ -249,6 +268,7 @@ pub fn validate_datagram(d: &[u8]) -> Result<(u64, u16), DatagramError> {
         return Err(DatagramError::TooManyRecords { count });
     }
     let sequence = u64::from_le_bytes(d[8..16].try_into().expect("8 bytes"));
+    let session = u64::from_le_bytes(d[16..24].try_into().expect("8 bytes"));
     let mut offset = DATAGRAM_HEADER_LEN;
     for index in 0..count {
         let view = RecordView::parse(&d[offset..]).map_err(|error| DatagramError::BadRecord {
@@ -270,13 +290,27 @@ pub fn validate_datagram(d: &[u8]) -> Result<(u64, u16), DatagramError> {
             extra: d.len() - offset,
         });
     }
-    Ok((sequence, count))
+    Ok(DatagramHeader {
+        sequence,
+        count,
+        session,
+    })
+}
+
+/// A session id for a sender starting now: its start time and process, never 0.
+pub fn new_session() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (now ^ (u64::from(std::process::id()) << 40)).max(1)
 }
 
 /// Builds feed datagrams (for senders, replay tools and tests). Reuses its buffer.
 #[derive(Debug, Clone)]
 pub struct DatagramWriter {
     buf: Vec<u8>,
+    /// This sender's session, written in every header.
+    session: u64,
     /// Bytes a datagram may take (header included) unless its first record alone is larger.
     limit: usize,
     count: u16,
@@ -304,10 +338,22 @@ impl DatagramWriter {
         buf.resize(DATAGRAM_HEADER_LEN, 0);
         Self {
             buf,
+            session: new_session(),
             limit,
             count: 0,
             finished: false,
         }
+    }
+
+    /// The session this writer's datagrams carry.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Sets the session (a sender that resumes its own numbering, tests).
+    pub fn set_session(&mut self, session: u64) {
+        assert!(session != 0, "session 0 is not a session");
+        self.session = session;
     }
 
     /// The datagram size limit (header included).
@@ -345,6 +391,7 @@ impl DatagramWriter {
         self.buf[4..6].copy_from_slice(&DATAGRAM_VERSION.to_le_bytes());
         self.buf[6..8].copy_from_slice(&self.count.to_le_bytes());
         self.buf[8..16].copy_from_slice(&sequence.to_le_bytes());
+        self.buf[16..24].copy_from_slice(&self.session.to_le_bytes());
         self.count = 0;
         self.finished = true;
         &self.buf
@@ -375,6 +422,10 @@ struct Router {
     /// The sequence the next datagram should carry; a sender numbers from 0, so whatever came
     /// before the first datagram received is lost to this run.
     expected: u64,
+    /// The sender's session (None before the first datagram), and the one before it: a late
+    /// datagram of the ended session is stale, not another restart.
+    session: Option<u64>,
+    ended_session: Option<u64>,
     /// The socket's cumulative kernel drop count as of the last datagram read.
     kernel_seen: u32,
     /// Kernel drops not yet matched to a sequence jump.
@@ -397,13 +448,46 @@ impl Router {
     ) -> Result<Forwarded, DatagramError> {
         self.stats.datagrams += 1;
         self.kernel_count(kernel_drops);
-        let (sequence, count) = match validate_datagram(d) {
+        let DatagramHeader {
+            sequence,
+            count,
+            session,
+        } = match validate_datagram(d) {
             Ok(v) => v,
             Err(e) => {
                 self.count_malformed(&e);
                 return Err(e);
             }
         };
+        let first = || {
+            RecordView::parse(&d[DATAGRAM_HEADER_LEN..])
+                .map(|v| v.meta)
+                .unwrap_or_default()
+        };
+        let mut restarted = false;
+        match self.session {
+            Some(s) if s == session => {}
+            _ if Some(session) == self.ended_session => {
+                self.stats.stale += 1;
+                return Ok(Forwarded::Stale);
+            }
+            Some(s) => {
+                // A restarted sender: marked on every shard, then its numbering from 0.
+                self.stats.sender_restarts += 1;
+                self.stage_gap(
+                    GapReason::SenderRestart,
+                    self.expected,
+                    sequence,
+                    0,
+                    first(),
+                );
+                self.ended_session = Some(s);
+                self.session = Some(session);
+                self.expected = 0;
+                restarted = true;
+            }
+            None => self.session = Some(session),
+        }
         // A malformed datagram does not advance `expected`: the next valid one then shows a
         // jump, so whatever the malformed one carried is announced as lost.
         if sequence < self.expected {
@@ -412,18 +496,15 @@ impl Router {
         }
         let lost_gap = sequence > self.expected;
         if lost_gap {
-            let first = RecordView::parse(&d[DATAGRAM_HEADER_LEN..])
-                .map(|v| v.meta)
-                .unwrap_or_default();
-            self.announce_loss(self.expected, sequence, first);
+            self.announce_loss(self.expected, sequence, first());
         }
         // Drops the kernel counted beyond the jump were datagrams that carried no sequence
         // of this stream (malformed, stale): counted, not announced.
         self.kernel_pending = 0;
         self.expected = sequence.saturating_add(1);
 
-        // Loss gaps were staged on every shard: publish them all.
-        let mut touched = if lost_gap {
+        // Gaps were staged on every shard: publish them all.
+        let mut touched = if lost_gap || restarted {
             u64::MAX >> (64 - self.rings.len())
         } else {
             0
@@ -496,28 +577,32 @@ impl Router {
             (GapReason::KernelDrop, kernel),
             (GapReason::FeedLoss, missing - kernel),
         ] {
-            if lost == 0 {
-                continue;
+            if lost != 0 {
+                self.stage_gap(reason, expected, received, lost, at);
             }
-            let gap = Record {
-                meta: Meta {
-                    token_id: 0,
-                    global_tick_id: 0,
-                    ..at
-                },
-                body: Body::Gap(Gap {
-                    reason,
-                    expected,
-                    received,
-                    lost,
-                }),
-            };
-            let mut buf = [0u8; 64];
-            let n = gap.encode(&mut buf).expect("a gap record fits 64 bytes");
-            for ring in &mut self.rings {
-                // A full ring drops it like any record, and its own overrun gap covers it.
-                let _ = ring.stage(&buf[..n]);
-            }
+        }
+    }
+
+    /// Stages a gap for the whole shard (token 0, the times of `at`) on every ring.
+    fn stage_gap(&mut self, reason: GapReason, expected: u64, received: u64, lost: u64, at: Meta) {
+        let gap = Record {
+            meta: Meta {
+                token_id: 0,
+                global_tick_id: 0,
+                ..at
+            },
+            body: Body::Gap(Gap {
+                reason,
+                expected,
+                received,
+                lost,
+            }),
+        };
+        let mut buf = [0u8; 64];
+        let n = gap.encode(&mut buf).expect("a gap record fits 64 bytes");
+        for ring in &mut self.rings {
+            // A full ring drops it like any record, and its own overrun gap covers it.
+            let _ = ring.stage(&buf[..n]);
         }
     }
 
@@ -591,6 +676,8 @@ impl FeedHandler {
                 rings,
                 map,
                 expected: 0,
+                session: None,
+                ended_session: None,
                 kernel_seen: 0,
                 kernel_pending: 0,
                 stats: FeedStats::default(),

@@ -63,8 +63,16 @@ fn drain(c: &mut Consumer) -> Vec<Vec<u8>> {
     out
 }
 
+/// The session of the tests' sender (one run of it).
+const SESSION: u64 = 0x5e55_1011;
+
 fn datagram(seq: u64, records: &[Vec<u8>]) -> Vec<u8> {
+    datagram_of(SESSION, seq, records)
+}
+
+fn datagram_of(session: u64, seq: u64, records: &[Vec<u8>]) -> Vec<u8> {
     let mut w = DatagramWriter::new();
+    w.set_session(session);
     for r in records {
         assert!(w.push(r));
     }
@@ -211,9 +219,9 @@ fn malformed_datagrams_are_counted_and_dropped() {
         matches!(e, DatagramError::BadMagic { .. })
     }));
     let mut d = valid.clone();
-    d[4] = 2;
+    d[4] = 1; // version 1 had no session
     cases.push(("bad version", d, |e| {
-        matches!(e, DatagramError::BadVersion { found: 2 })
+        matches!(e, DatagramError::BadVersion { found: 1 })
     }));
     let mut d = valid.clone();
     d[6..8].copy_from_slice(&5000u16.to_le_bytes());
@@ -507,4 +515,65 @@ fn shard_map_is_validated() {
             shards: 2
         })
     ));
+}
+
+#[test]
+fn a_restarted_sender_is_a_new_session_marked_on_every_shard() {
+    let mut rig = rig(2, ShardMap::modulo(2).unwrap());
+    let mut feed = rig.feed.take().unwrap();
+    let r = |n: u64| trade((n % 2) as u32, n);
+    let (old, new) = (SESSION, SESSION + 1);
+    for seq in 0..3 {
+        feed.handle_datagram(&datagram_of(old, seq, &[r(seq)]))
+            .unwrap();
+    }
+    // The sender restarts: its numbering starts again at 0, in a new session. Not stale,
+    // not a loss: a restart, marked on every shard before the new session's records.
+    assert!(matches!(
+        feed.handle_datagram(&datagram_of(new, 0, &[r(10), r(11)]))
+            .unwrap(),
+        Forwarded::Routed { written: 2, .. }
+    ));
+    feed.handle_datagram(&datagram_of(new, 1, &[r(12)]))
+        .unwrap();
+    // A late datagram of the ended session: stale, not another restart.
+    assert_eq!(
+        feed.handle_datagram(&datagram_of(old, 3, &[r(3)])).unwrap(),
+        Forwarded::Stale
+    );
+    let s = feed.stats();
+    assert_eq!(
+        (
+            s.sender_restarts,
+            s.stale,
+            s.lost_datagrams,
+            s.records_written
+        ),
+        (1, 1, 0, 6)
+    );
+    for c in rig.consumers.iter_mut() {
+        let recs: Vec<_> = drain(c)
+            .iter()
+            .map(|b| {
+                let v = RecordView::parse(b).unwrap();
+                match gap_of(&v) {
+                    Some(g) => {
+                        assert_eq!(v.meta.token_id, 0, "the whole shard");
+                        assert_eq!((g.expected, g.received, g.lost), (3, 0, 0));
+                        format!("{}", g.reason.name())
+                    }
+                    None => "record".to_string(),
+                }
+            })
+            .collect();
+        let restart = recs.iter().position(|r| r == "sender_restart");
+        assert_eq!(
+            recs.iter().filter(|r| *r == "sender_restart").count(),
+            1,
+            "{recs:?}"
+        );
+        // Old-session records before the marker, new-session ones after it.
+        let restart = restart.unwrap();
+        assert!(restart >= 1 && restart < recs.len() - 1, "{recs:?}");
+    }
 }

@@ -81,6 +81,8 @@ pub struct ShardCounters {
     pub gap_markers: u64,
     pub late_rejected: u64,
     pub late_streamed: u64,
+    /// Records already stored that a restarted sender sent again: not stored twice.
+    pub duplicates: u64,
     /// Engine recoveries that skipped a damaged snapshot for an older one.
     pub snapshot_fallbacks: u64,
     pub snapshots: u64,
@@ -326,7 +328,7 @@ impl State {
         ));
         // Counters.
         type Get = fn(&ShardCounters) -> u64;
-        let counters: [(&str, &str, Get); 16] = [
+        let counters: [(&str, &str, Get); 17] = [
             (
                 "chronicle_events_total",
                 "Events taken from the rings.",
@@ -376,6 +378,11 @@ impl State {
                 "chronicle_late_streamed_total",
                 "Late records written to the late stream.",
                 |c| c.late_streamed,
+            ),
+            (
+                "chronicle_duplicates_dropped_total",
+                "Records already stored that a restarted sender sent again, not stored twice.",
+                |c| c.duplicates,
             ),
             (
                 "chronicle_snapshot_fallbacks_total",

@@ -318,6 +318,11 @@ pub enum GapReason {
     FeedLoss = 3,
     /// The receiving socket's buffer overflowed: the kernel dropped the datagrams.
     KernelDrop = 4,
+    /// The feed's sender restarted (a new session in the datagram header): what its old
+    /// session sent after the last datagram received is unknown, and the new one may send
+    /// records already stored again (`expected`/`received`: the old session's next sequence,
+    /// the new session's first).
+    SenderRestart = 5,
 }
 
 impl GapReason {
@@ -327,6 +332,7 @@ impl GapReason {
             2 => Ok(Self::RingOverrun),
             3 => Ok(Self::FeedLoss),
             4 => Ok(Self::KernelDrop),
+            5 => Ok(Self::SenderRestart),
             v => Err(DecodeError::BadField {
                 field: "gap.reason",
                 value: v as u64,
@@ -340,6 +346,7 @@ impl GapReason {
             Self::RingOverrun => "ring_overrun",
             Self::FeedLoss => "feed_loss",
             Self::KernelDrop => "kernel_drop",
+            Self::SenderRestart => "sender_restart",
         }
     }
 }

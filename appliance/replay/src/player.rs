@@ -309,6 +309,9 @@ pub struct UdpTarget {
     /// Writers for reuse; with `staged`, at most `MAX_STAGED_DATAGRAM_BYTES / max_datagram`.
     spare: Vec<DatagramWriter>,
     max_datagram: usize,
+    /// This run's sender session (a receiver tells a restarted sender by it) and the next
+    /// datagram's number in it.
+    session: u64,
     sequence: u64,
     /// Every declaration sent, by token (the newest), and when they all go again.
     declarations: Vec<(u32, Vec<u8>)>,
@@ -344,6 +347,7 @@ impl UdpTarget {
             messages: VecDeque::new(),
             open: 0,
             spare: vec![first],
+            session: chronicle_feed::feed::new_session(),
             sequence: 0,
             declarations: Vec::new(),
             next_redeclare_ns: 0,
@@ -363,6 +367,7 @@ impl UdpTarget {
     fn send(&mut self, w: &mut DatagramWriter, visible: &mut dyn FnMut(u64, u64)) {
         let records = w.count() as u64;
         let t = monotonic_ns();
+        w.set_session(self.session);
         let datagram = w.finish(self.sequence);
         self.sequence += 1;
         self.datagrams += 1;

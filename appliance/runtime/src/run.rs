@@ -17,6 +17,8 @@ pub struct RunSummary {
     pub feed_events: u64,
     pub feed_full_waits: u64,
     pub ring_drops: u64,
+    /// The UDP feed handler's counters (None for a bounded input).
+    pub feed: Option<chronicle_feed::FeedStats>,
     pub elapsed: Duration,
     /// Where `/metrics` was served (None: disabled, or its address could not be bound).
     pub metrics_addr: Option<std::net::SocketAddr>,
@@ -154,12 +156,13 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     if let Some(e) = failure {
         return Err(e);
     }
-    let (feed_events, feed_full_waits, ring_drops) = feed?;
+    let (feed_events, feed_full_waits, ring_drops, feed) = feed?;
     Ok(RunSummary {
         shards,
         feed_events,
         feed_full_waits,
         ring_drops,
+        feed,
         elapsed: started.elapsed(),
         metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
     })
@@ -189,8 +192,10 @@ fn check_host(cfg: &Config) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Runs the feed until its input ends (bounded, unless `follow`) or `stop` is set; returns
-/// (events, full-ring waits, ring drops).
+/// What the feed did: events, full-ring waits, ring drops, and the UDP handler's counters.
+type FeedResult = (u64, u64, u64, Option<chronicle_feed::FeedStats>);
+
+/// Runs the feed until its input ends (bounded, unless `follow`) or `stop` is set.
 fn run_feed(
     cfg: &Config,
     follow: bool,
@@ -198,7 +203,7 @@ fn run_feed(
     producers: Vec<chronicle_feed::Producer>,
     map: ShardMap,
     metrics: Option<&chronicle_metrics::MetricsServer>,
-) -> Result<(u64, u64, u64), RuntimeError> {
+) -> Result<FeedResult, RuntimeError> {
     match &cfg.input {
         Input::Udp {
             bind,
@@ -235,7 +240,7 @@ fn run_feed(
                 .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
             result.map_err(|e| RuntimeError::Ring(e.to_string()))?;
             let st = handler.stats();
-            Ok((st.records_written, 0, st.records_dropped))
+            Ok((st.records_written, 0, st.records_dropped, Some(st)))
         }
         bounded => {
             let bounded = bounded.clone();
@@ -262,7 +267,7 @@ fn run_feed(
                     std::thread::sleep(Duration::from_millis(50));
                 }
             }
-            Ok(r)
+            Ok((r.0, r.1, r.2, None))
         }
     }
 }

@@ -163,6 +163,8 @@ struct Shard {
     /// has made the log they cover durable; and an emptied buffer for the next seal.
     snapshots_due: Vec<Pending>,
     snapshot_spare: Vec<Pending>,
+    /// The most snapshot points one interval passed.
+    most_points: usize,
     snapshot_writer: SnapshotWriter,
     /// Records of tokens not declared yet, and the buffer their release reuses.
     hold: Hold,
@@ -270,6 +272,7 @@ impl Shard {
             cadence,
             snapshots_due: Vec::new(),
             snapshot_spare: Vec::new(),
+            most_points: 0,
             snapshot_writer: SnapshotWriter::spawn(
                 &s.refinery.data_dir,
                 s.retain,
@@ -437,7 +440,11 @@ impl Shard {
             // lost records of any token of this shard: each one is marked.
             Body::Gap(
                 g @ Gap {
-                    reason: GapReason::RingOverrun | GapReason::FeedLoss | GapReason::KernelDrop,
+                    reason:
+                        GapReason::RingOverrun
+                        | GapReason::FeedLoss
+                        | GapReason::KernelDrop
+                        | GapReason::SenderRestart,
                     ..
                 },
             ) if !self.engines.contains_key(&token) && !self.recovering.contains_key(&token) => {
@@ -682,6 +689,7 @@ impl Shard {
                 ring_gaps: r.ring_gaps,
                 gap_markers: r.gap_markers,
                 late_rejected: c.late_rejected,
+                duplicates: c.duplicates,
                 late_streamed: c.late_streamed,
                 snapshot_fallbacks: r.snapshot_fallbacks,
                 snapshots: r.snapshots,
@@ -711,13 +719,8 @@ impl Shard {
             if w.pending().1.is_empty() {
                 continue;
             }
-            // A buffer back from an earlier flush, with room for at least twice what this
-            // interval appended: the next one appends into reserved room instead of
-            // reallocating as it fills.
-            let pending = w.pending().1.len();
-            let mut spare = self.spare.pop().unwrap_or_default();
-            spare.clear();
-            spare.reserve(2 * pending);
+            // A buffer back from an earlier flush (the segment writer reserves room in it).
+            let spare = self.spare.pop().unwrap_or_default();
             let mut index = self.spare_index.pop().unwrap_or_default();
             let segment = w.paths().segment.clone();
             let sealed = w.seal(spare, &mut index);
@@ -738,11 +741,16 @@ impl Shard {
             self.refinery.close_partitions(&expired)?
         };
         self.writer.submit(jobs, closed)?;
+        // Room for twice the most points an interval ever passed: captures on the hot path
+        // never grow the list (the snapshot writer may still hold the previous one).
+        self.most_points = self.most_points.max(self.snapshots_due.len());
+        let snapshots = std::mem::replace(
+            &mut self.snapshots_due,
+            std::mem::take(&mut self.snapshot_spare),
+        );
+        self.snapshots_due.reserve(2 * self.most_points);
         Ok(InFlight {
-            snapshots: std::mem::replace(
-                &mut self.snapshots_due,
-                std::mem::take(&mut self.snapshot_spare),
-            ),
+            snapshots,
             oldest_read: self.oldest_pending.take(),
             sealed_at: Instant::now(),
         })

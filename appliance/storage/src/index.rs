@@ -211,6 +211,8 @@ pub struct IndexFile {
     header_due: Option<u32>,
     /// Entries not yet written, in segment order.
     pending: Vec<IndexEntry>,
+    /// The most entries one `take_encoded` handed over.
+    most_taken: usize,
     scratch: Vec<u8>,
 }
 
@@ -230,6 +232,7 @@ impl IndexFile {
             file: Some(file),
             header_due: None,
             pending: Vec::new(),
+            most_taken: 0,
             scratch: Vec::new(),
         })
     }
@@ -242,6 +245,7 @@ impl IndexFile {
             file: None,
             header_due: Some(block_bytes),
             pending: Vec::new(),
+            most_taken: 0,
             scratch: Vec::new(),
         }
     }
@@ -272,6 +276,7 @@ impl IndexFile {
             file: Some(file),
             header_due: None,
             pending: Vec::new(),
+            most_taken: 0,
             scratch: Vec::new(),
         })
     }
@@ -304,13 +309,13 @@ impl IndexFile {
         if let Some(block_bytes) = self.header_due.take() {
             out.extend_from_slice(&encode_header(block_bytes));
         }
-        let n = self.pending.len();
+        self.most_taken = self.most_taken.max(self.pending.len());
         for e in self.pending.drain(..) {
             out.extend_from_slice(&e.encode());
         }
-        // Room for twice as many before the next hand-over: pushes on the hot path then
-        // never grow the list (the segment's buffer is reserved the same way).
-        self.pending.reserve(2 * n);
+        // Room for twice the most ever handed over: pushes on the hot path then never grow
+        // the list (the segment's buffer is reserved the same way).
+        self.pending.reserve(2 * self.most_taken);
     }
 
     /// The index file.

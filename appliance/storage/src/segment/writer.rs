@@ -22,6 +22,8 @@ pub struct SegmentWriter {
     buf: Vec<u8>,
     /// File offset where `buf` starts.
     written: u64,
+    /// The most bytes one `seal` handed over.
+    most_sealed: usize,
     pub header: SegmentHeader,
 }
 
@@ -51,6 +53,7 @@ impl SegmentWriter {
             file: Some(file),
             buf: Vec::with_capacity(BUFFER_BYTES),
             written: HEADER_LEN as u64,
+            most_sealed: 0,
             header,
         })
     }
@@ -65,6 +68,7 @@ impl SegmentWriter {
             file: None,
             buf,
             written: 0,
+            most_sealed: 0,
             header,
         }
     }
@@ -116,6 +120,7 @@ impl SegmentWriter {
                 file: Some(file),
                 buf: Vec::with_capacity(BUFFER_BYTES),
                 written: end,
+                most_sealed: 0,
                 header,
             },
             repair,
@@ -136,9 +141,12 @@ impl SegmentWriter {
 
     /// Hands the frames not yet written (from offset `pending().0`) to another writer (the
     /// appliance's O_DIRECT flush, which tracks when they are durable); appends go on into
-    /// `spare`, so the hot path never waits for that write.
+    /// `spare`, so the hot path never waits for that write. `spare` gets room for twice the
+    /// most any seal handed over: appends then never grow it.
     pub fn seal(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
         spare.clear();
+        self.most_sealed = self.most_sealed.max(self.buf.len());
+        spare.reserve(2 * self.most_sealed);
         self.written += self.buf.len() as u64;
         std::mem::replace(&mut self.buf, spare)
     }
