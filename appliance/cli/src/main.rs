@@ -3,6 +3,7 @@
 mod cat;
 mod import;
 mod locate;
+mod ls;
 mod replay;
 mod run;
 mod state;
@@ -29,6 +30,9 @@ enum Command {
     Replay(replay::Args),
     /// Convert a real capture into partitions under DATA_DIR/v1/{venue}/{symbol}/{date}/.
     Import(import::Args),
+    /// List what is stored: every partition on every tier, open or closed, its records,
+    /// exchange-time span and size, and the token's snapshots and the day's audit manifest.
+    Ls(ls::Args),
     /// Print the records of a partition in order, optionally limited to a time range.
     Cat(cat::Args),
     /// Check every record of a segment, a partition or a tree. Exit 1 on corruption
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Replay(a) => replay::run(a),
         Command::Import(a) => import::run(a),
+        Command::Ls(a) => ls::run(a),
         Command::Cat(a) => cat::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Engine(EngineCommand::Run(a)) => state::run(a),
