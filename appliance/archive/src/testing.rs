@@ -62,6 +62,10 @@ pub struct SeaweedFs {
     child: Child,
     config: RemoteConfig,
     log: PathBuf,
+    /// `/tmp/seaweedfs-{role}-grpc-{port}.sock`: weed makes one per gRPC server, with no flag
+    /// to put it elsewhere. They carry this server's ports (never another run's): removed on
+    /// drop.
+    grpc_sockets: Vec<PathBuf>,
     /// From spawn to the first verified upload.
     pub startup: Duration,
     // Last: removed after the server is dead.
@@ -144,6 +148,8 @@ impl SeaweedFs {
         let mut cmd = Command::new("timeout");
         cmd.args(["-s", "KILL", &LIFETIME_CAP_SECS.to_string()])
             .arg(weed)
+            // Its glog files default to the temp dir: ours.
+            .arg(format!("-logdir={}", d.display()))
             .arg("mini")
             .arg(format!("-dir={}", data.display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
@@ -181,10 +187,21 @@ impl SeaweedFs {
         config.allow_http = true;
         config.access_key_id_env = ACCESS_KEY_ENV.into();
         config.secret_access_key_env = SECRET_KEY_ENV.into();
+        let grpc_sockets = PORT_FLAGS
+            .iter()
+            .zip(ports)
+            .filter_map(|(f, p)| {
+                let role = f.strip_suffix(".port.grpc")?;
+                Some(PathBuf::from(format!(
+                    "/tmp/seaweedfs-{role}-grpc-{p}.sock"
+                )))
+            })
+            .collect();
         let mut server = Self {
             child,
             config,
             log,
+            grpc_sockets,
             startup: Duration::ZERO,
             dir,
         };
@@ -229,6 +246,9 @@ impl Drop for SeaweedFs {
         // SAFETY: kill(2) on our child's process group; no memory is involved.
         unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.child.wait();
+        for s in &self.grpc_sockets {
+            let _ = std::fs::remove_file(s);
+        }
     }
 }
 

@@ -58,9 +58,11 @@ pub struct Args {
     /// Fan out: N distinct tokens per instrument (raw symbols SYMBOL-0 .. SYMBOL-{N-1}).
     #[arg(long, default_value_t = 1, value_name = "N")]
     tokens: u32,
-    /// The data directory whose dim_symbol gives instruments their token ids.
-    #[arg(long, default_value = "data")]
-    data_dir: PathBuf,
+    /// The data directory whose dim_symbol gives instruments their token ids (registered there
+    /// if new). Without it token ids are assigned for this run only and nothing is written: a
+    /// UDP receiver takes the ids it is declared under.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Venue of a Binance capture or of the synthetic model.
     #[arg(long, default_value = "binance-usdm")]
     venue: String,
@@ -184,7 +186,7 @@ pub fn run(a: Args) -> CliResult {
     if a.shards == 0 {
         return Err("--shards must be at least 1".into());
     }
-    let mut opts = SourceOptions::new(&a.venue, &a.data_dir);
+    let mut opts = SourceOptions::new(&a.venue, a.data_dir.as_deref());
     opts.tokens = a.tokens;
     opts.loops = a.loops;
     if a.input.is_some() {

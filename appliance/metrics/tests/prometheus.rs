@@ -205,7 +205,7 @@ fn prometheus_scrapes_the_appliance_and_answers_p99() {
     }
     // 60 s of the synthetic model (~90 k events) at ten times real speed, over UDP, with the
     // appliance's data directory for identity: several scrapes see the counts grow.
-    let mut opts = SourceOptions::new("binance-usdm", &data_dir);
+    let mut opts = SourceOptions::new("binance-usdm", Some(&data_dir));
     opts.tokens = 1;
     let mut source = ReplaySource::open_with(
         ReplayInput::Synthetic(SyntheticConfig {

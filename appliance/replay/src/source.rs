@@ -94,8 +94,10 @@ impl Input {
 pub struct SourceOptions {
     /// Venue of a Binance capture or the synthetic model (`binance-usdm`).
     pub venue: String,
-    /// The data directory whose `dim_symbol` gives identity (created if missing).
-    pub data_dir: PathBuf,
+    /// The data directory whose `dim_symbol` gives identity (created if missing); None: token
+    /// ids are assigned in memory, nothing is written (a UDP receiver registers what it is
+    /// declared under the declared id).
+    pub data_dir: Option<PathBuf>,
     /// Distinct tokens per capture instrument (fan-out); 1 keeps the raw symbol as is.
     pub tokens: u32,
     /// Passes over the capture (1: play it once).
@@ -106,10 +108,10 @@ pub struct SourceOptions {
 }
 
 impl SourceOptions {
-    pub fn new(venue: &str, data_dir: &Path) -> Self {
+    pub fn new(venue: &str, data_dir: Option<&Path>) -> Self {
         Self {
             venue: venue.to_owned(),
-            data_dir: data_dir.to_owned(),
+            data_dir: data_dir.map(Path::to_owned),
             tokens: 1,
             loops: 1,
             max_capture_ns: None,
@@ -236,7 +238,7 @@ fn widen(r: &mut Option<(u64, u64)>, v: u64) {
 
 impl ReplaySource {
     /// Decodes `input` with default options (one token per instrument, one pass).
-    pub fn open(input: Input, venue: &str, data_dir: &Path) -> Result<Self, Error> {
+    pub fn open(input: Input, venue: &str, data_dir: Option<&Path>) -> Result<Self, Error> {
         Self::open_with(input, &SourceOptions::new(venue, data_dir))
     }
 
@@ -265,7 +267,10 @@ impl ReplaySource {
             ));
         }
         Ok(Self {
-            symbols: DimSymbol::load(&opts.data_dir)?,
+            symbols: match &opts.data_dir {
+                Some(d) => DimSymbol::load(d)?,
+                None => DimSymbol::in_memory(),
+            },
             opts,
             slots: Vec::new(),
             decls: Vec::new(),

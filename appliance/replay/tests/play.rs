@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 const VENUE: &str = "binance-usdm";
 
 fn source(seconds: u64, tokens: u32, data: &std::path::Path) -> ReplaySource {
-    let mut opts = SourceOptions::new(VENUE, data);
+    let mut opts = SourceOptions::new(VENUE, Some(data));
     opts.tokens = tokens;
     let cfg = SyntheticConfig {
         duration_ns: seconds * 1_000_000_000,

@@ -154,7 +154,7 @@ fn synthetic_stream_is_the_importers_stream_with_identity() {
     let imported = import(&capture);
 
     let data = dir.path().join("data");
-    let mut s = ReplaySource::open(Input::Synthetic(cfg), VENUE, &data).unwrap();
+    let mut s = ReplaySource::open(Input::Synthetic(cfg), VENUE, Some(&data)).unwrap();
     let tokens = s.tokens();
     assert_eq!(tokens.len(), 1);
     assert_eq!(tokens[0].raw_symbol, "BTCUSDT");
@@ -194,7 +194,7 @@ fn synthetic_stream_is_the_importers_stream_with_identity() {
     assert_eq!((m.exchange_ts_ns, m.receive_ts_ns), (0, 0));
 
     // A second source over the same data dir resolves the same token.
-    let again = ReplaySource::open(Input::Synthetic(short(1)), VENUE, &data).unwrap();
+    let again = ReplaySource::open(Input::Synthetic(short(1)), VENUE, Some(&data)).unwrap();
     assert_eq!(again.tokens(), tokens);
 }
 
@@ -202,13 +202,13 @@ fn synthetic_stream_is_the_importers_stream_with_identity() {
 fn fan_out_declares_n_tokens_and_emits_every_event_once_per_token() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut one = ReplaySource::open(Input::Synthetic(short(2)), VENUE, &data).unwrap();
+    let mut one = ReplaySource::open(Input::Synthetic(short(2)), VENUE, Some(&data)).unwrap();
     let single: Vec<Item> = drain(&mut one)
         .into_iter()
         .filter(|i| !i.declaration)
         .collect();
 
-    let mut opts = SourceOptions::new(VENUE, &data);
+    let mut opts = SourceOptions::new(VENUE, Some(&data));
     opts.tokens = 3;
     let mut s = ReplaySource::open_with(Input::Synthetic(short(2)), &opts).unwrap();
     let tokens = s.tokens();
@@ -255,7 +255,7 @@ fn fan_out_declares_n_tokens_and_emits_every_event_once_per_token() {
 #[test]
 fn loops_shift_time_so_every_pass_follows_the_previous_one() {
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = SourceOptions::new(VENUE, &dir.path().join("data"));
+    let mut opts = SourceOptions::new(VENUE, Some(&dir.path().join("data")));
     opts.tokens = 2;
     opts.loops = 3;
     let mut s = ReplaySource::open_with(Input::Synthetic(short(2)), &opts).unwrap();
@@ -313,11 +313,15 @@ fn loops_shift_time_so_every_pass_follows_the_previous_one() {
 #[test]
 fn seconds_keep_a_prefix_of_the_stream() {
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = SourceOptions::new(VENUE, &dir.path().join("data"));
+    let mut opts = SourceOptions::new(VENUE, Some(&dir.path().join("data")));
     opts.max_capture_ns = Some(1_000_000_000);
     let mut s = ReplaySource::open_with(Input::Synthetic(short(3)), &opts).unwrap();
-    let mut full =
-        ReplaySource::open(Input::Synthetic(short(3)), VENUE, &dir.path().join("data")).unwrap();
+    let mut full = ReplaySource::open(
+        Input::Synthetic(short(3)),
+        VENUE,
+        Some(&dir.path().join("data")),
+    )
+    .unwrap();
     let (first, last) = s.summary().receive_ns.unwrap();
     assert!(last - first <= 1_000_000_000);
     assert!(s.summary().truncated > 0);
@@ -391,7 +395,7 @@ fn a_stored_partition_replays_as_stored_without_injected_snapshots() {
     assert_eq!(parts.len(), 2, "the capture crosses UTC midnight");
 
     let data = dir.path().join("data");
-    let mut from_model = ReplaySource::open(Input::Synthetic(cfg), VENUE, &data).unwrap();
+    let mut from_model = ReplaySource::open(Input::Synthetic(cfg), VENUE, Some(&data)).unwrap();
     let want: Vec<Vec<u8>> = drain(&mut from_model)
         .iter()
         .filter(|i| !i.declaration)
@@ -401,7 +405,8 @@ fn a_stored_partition_replays_as_stored_without_injected_snapshots() {
     let mut got = Vec::new();
     let mut injected = 0;
     for (p, m) in parts.iter().zip(&metas) {
-        let mut s = ReplaySource::open(Input::Partition(p.clone()), "ignored", &data).unwrap();
+        let mut s =
+            ReplaySource::open(Input::Partition(p.clone()), "ignored", Some(&data)).unwrap();
         assert_eq!(
             s.tokens(),
             from_model.tokens(),
@@ -417,7 +422,7 @@ fn a_stored_partition_replays_as_stored_without_injected_snapshots() {
         assert!(items[0].declaration);
         // The same partition on the cold tier (seekable zstd) replays the same stream.
         let cold = archived(p, &dir.path().join("cold"));
-        let mut c = ReplaySource::open(Input::Partition(cold), "ignored", &data).unwrap();
+        let mut c = ReplaySource::open(Input::Partition(cold), "ignored", Some(&data)).unwrap();
         assert_eq!(c.summary().skipped_injected, sum.skipped_injected);
         let cold_items = drain(&mut c);
         assert_eq!(cold_items.len(), items.len());
@@ -451,7 +456,7 @@ fn real_capture_gives_the_importers_record_count() {
     }
     let imported = import(path);
     let dir = tempfile::tempdir().unwrap();
-    let mut opts = SourceOptions::new(VENUE, &dir.path().join("data"));
+    let mut opts = SourceOptions::new(VENUE, Some(&dir.path().join("data")));
     opts.tokens = 2;
     opts.loops = 2;
     let mut s = ReplaySource::open_with(Input::Binance(path.to_owned()), &opts).unwrap();
@@ -536,7 +541,7 @@ fn dbn_files_replay_the_importers_events() {
         let mut r = Recorder::default();
         let summary = chronicle_import::dbn::import(&path, &mut r).unwrap();
         let data = tempfile::tempdir().unwrap();
-        let mut opts = SourceOptions::new("ignored", data.path());
+        let mut opts = SourceOptions::new("ignored", Some(data.path()));
         opts.tokens = 2;
         let mut s = ReplaySource::open_with(Input::Dbn(path.clone()), &opts).unwrap();
         assert_eq!(s.summary().events, r.events.len() as u64, "{name}");

@@ -37,7 +37,8 @@ struct FileBody {
 
 #[derive(Clone)]
 pub struct DimSymbol {
-    path: PathBuf,
+    /// None: a table kept in memory only (a sender with no data directory of its own).
+    path: Option<PathBuf>,
     rows: Vec<SymbolRow>,
     dirty: bool,
 }
@@ -84,10 +85,26 @@ impl DimSymbol {
             Err(e) => return Err(StorageError::io(&path, e)),
         };
         Ok(Self {
-            path,
+            path: Some(path),
             rows,
             dirty: false,
         })
+    }
+
+    /// An empty table that `save` never writes: identities assigned for this process only.
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            rows: Vec::new(),
+            dirty: false,
+        }
+    }
+
+    /// The file the table is kept in (what an error names), or a note that it is in memory.
+    fn origin(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("(dim_symbol in memory)"))
     }
 
     pub fn rows(&self) -> &[SymbolRow] {
@@ -119,7 +136,7 @@ impl DimSymbol {
             .any(|r| r.venue == venue && r.raw_symbol == raw_symbol)
         {
             return Err(StorageError::Invalid {
-                path: self.path.clone(),
+                path: self.origin(),
                 reason: format!("no row of {venue}/{raw_symbol} is valid at {ts_ns} ns"),
             });
         }
@@ -176,7 +193,7 @@ impl DimSymbol {
         }
         if let Some(other) = table.rows.iter().find(|r| r.symbol_id == symbol_id) {
             return Err(StorageError::Invalid {
-                path: table.path.clone(),
+                path: table.origin(),
                 reason: format!(
                     "{venue}/{raw_symbol} is declared as token {symbol_id}, which is {}/{} here",
                     other.venue, other.raw_symbol
@@ -197,17 +214,17 @@ impl DimSymbol {
 
     /// Writes the table if it changed (atomically).
     pub fn save(&mut self) -> Result<(), StorageError> {
-        if !self.dirty {
+        let Some(path) = self.path.clone().filter(|_| self.dirty) else {
             return Ok(());
-        }
-        create_dir_durable(self.path.parent().expect("path has a parent"))?;
+        };
+        create_dir_durable(path.parent().expect("path has a parent"))?;
         let body = FileBody {
             format: FORMAT.into(),
             rows: self.rows.clone(),
         };
         let mut b = serde_json::to_vec_pretty(&body).expect("dim_symbol serializes");
         b.push(b'\n');
-        write_atomic(&self.path, &b)?;
+        write_atomic(&path, &b)?;
         self.dirty = false;
         Ok(())
     }
