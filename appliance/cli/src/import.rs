@@ -9,14 +9,16 @@ use std::process::ExitCode;
 pub enum Format {
     /// `<receive ns> <combined-stream JSON>` lines, gzip or plain.
     BinanceCapture,
-    /// Databento DBN (.dbn, .dbn.zst).
+    /// Databento DBN (.dbn, .dbn.zst, legacy .dbz).
     Dbn,
 }
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Default: from the file name (`.dbn`, `.dbn.zst`, `.dbz` are DBN, anything else a
+    /// Binance capture).
     #[arg(long, value_enum)]
-    format: Format,
+    format: Option<Format>,
     #[arg(long)]
     input: PathBuf,
     #[arg(long)]
@@ -27,7 +29,13 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let format_name = match a.format {
+    let format = a
+        .format
+        .unwrap_or(match chronicle_import::CaptureFormat::of_path(&a.input) {
+            chronicle_import::CaptureFormat::Dbn => Format::Dbn,
+            chronicle_import::CaptureFormat::BinanceCapture => Format::BinanceCapture,
+        });
+    let format_name = match format {
         Format::BinanceCapture => "binance-capture",
         Format::Dbn => "dbn",
     };
@@ -38,7 +46,7 @@ pub fn run(a: Args) -> CliResult {
     };
     let _lock = chronicle_storage::fsutil::lock_dir(&a.data_dir, "chronicle import")?;
     let mut sink = PartitionSink::new(&a.data_dir, source)?;
-    match a.format {
+    match format {
         Format::BinanceCapture => {
             let s = binance::import(&a.input, &a.venue, &mut sink)?;
             eprintln!(

@@ -123,11 +123,11 @@ fn guess_format(path: &Path) -> Format {
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
     if path.is_dir() || name.ends_with(".q") || name.ends_with(".q.zst") {
-        Format::Q
-    } else if name.ends_with(".dbn") || name.ends_with(".dbn.zst") || name.ends_with(".dbz") {
-        Format::Dbn
-    } else {
-        Format::BinanceCapture
+        return Format::Q;
+    }
+    match chronicle_import::CaptureFormat::of_path(path) {
+        chronicle_import::CaptureFormat::Dbn => Format::Dbn,
+        chronicle_import::CaptureFormat::BinanceCapture => Format::BinanceCapture,
     }
 }
 

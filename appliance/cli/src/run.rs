@@ -17,8 +17,10 @@ pub struct Args {
     /// Replay this capture instead of the synthetic feed.
     #[arg(long, conflicts_with = "config")]
     input: Option<PathBuf>,
-    #[arg(long, default_value = "binance-capture", requires = "input")]
-    format: String,
+    /// `binance-capture` or `dbn`. Default: from the file name (`.dbn`, `.dbn.zst`, `.dbz`
+    /// are DBN, anything else a Binance capture).
+    #[arg(long, requires = "input")]
+    format: Option<String>,
     #[arg(long, default_value = "binance-usdm", requires = "input")]
     venue: String,
     #[arg(long, conflicts_with = "config")]
@@ -60,8 +62,12 @@ pub fn run(a: Args) -> CliResult {
     }
     cfg.input = match (a.input, a.config.is_some()) {
         (Some(path), _) => Input::Capture {
+            format: a.format.unwrap_or_else(|| {
+                chronicle_import::CaptureFormat::of_path(&path)
+                    .name()
+                    .to_owned()
+            }),
             path,
-            format: a.format,
             venue: a.venue,
         },
         (None, false) => Input::Synthetic {

@@ -10,5 +10,42 @@ mod sink;
 mod source;
 
 pub use error::ImportError;
+
+use std::path::Path;
+
+/// The capture formats the importers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureFormat {
+    /// `<receive ns> <combined-stream JSON>` lines, gzip or plain.
+    BinanceCapture,
+    /// Databento DBN (`.dbn`, `.dbn.zst`, legacy `.dbz`).
+    Dbn,
+}
+
+impl CaptureFormat {
+    /// The format a capture's file name says: `.dbn`, `.dbn.zst` and `.dbz` are DBN, anything
+    /// else a Binance capture. Every command that takes `--format` defaults to this.
+    pub fn of_path(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if [".dbn", ".dbn.zst", ".dbz"]
+            .iter()
+            .any(|e| name.ends_with(e))
+        {
+            Self::Dbn
+        } else {
+            Self::BinanceCapture
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BinanceCapture => "binance-capture",
+            Self::Dbn => "dbn",
+        }
+    }
+}
 pub use sink::PartitionSink;
 pub use source::{EventSink, Instrument, InstrumentHandle};
