@@ -1,7 +1,31 @@
-//! The annotated example of docs/ parses (its `[tiers]` too), and bad configurations are refused
-//! with a reason.
+//! The annotated examples of docs/ parse (the production one's `[tiers]` too), and bad
+//! configurations are refused with a reason.
 
 use chronicle_runtime::config::{Config, Input};
+
+#[test]
+fn the_local_example_parses_and_asks_for_no_particular_core() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/chronicle.local.toml"
+    ))
+    .unwrap();
+    let c = Config::from_toml(&text).unwrap();
+    assert!(matches!(c.input, Input::Udp { ref bind, .. } if bind.starts_with("127.0.0.1:")));
+    let d = Config::default();
+    assert_eq!(
+        (
+            c.feed_cpu,
+            c.shards.iter().map(|s| s.cpu).collect::<Vec<_>>()
+        ),
+        (
+            d.feed_cpu,
+            d.shards.iter().map(|s| s.cpu).collect::<Vec<_>>()
+        ),
+        "the defaults: core 0 and the last core"
+    );
+    assert!(c.data_dir.is_relative());
+}
 
 #[test]
 fn the_documented_example_parses() {
