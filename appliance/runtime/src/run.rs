@@ -53,6 +53,20 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             .map(|(p, s)| (p.clone(), s.ring_bytes))
             .collect::<Vec<_>>(),
     )?;
+    eprintln!(
+        "chronicle: data in {}; tiers: cold {}, remote {}",
+        std::fs::canonicalize(&cfg.data_dir)
+            .unwrap_or_else(|_| cfg.data_dir.clone())
+            .display(),
+        cfg.tiers
+            .cold_dir
+            .as_ref()
+            .map_or("none".into(), |d| d.display().to_string()),
+        cfg.tiers
+            .remote
+            .as_ref()
+            .map_or("none".into(), |r| format!("{}/{}", r.endpoint, r.bucket)),
+    );
     for (i, (s, path)) in cfg.shards.iter().zip(&ring_paths).enumerate() {
         eprintln!(
             "chronicle: shard {i} on core {}, ring {} ({} MiB)",
@@ -263,6 +277,10 @@ fn run_feed(
                 .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
             let r = r.map_err(RuntimeError::Config)?;
             if follow {
+                eprintln!(
+                    "chronicle: the input ended ({} events); following until SIGTERM",
+                    r.0
+                );
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
