@@ -21,25 +21,12 @@ fn ls(config: &Path) -> Vec<Value> {
         .clone()
 }
 
-fn config(dir: &Path, data: &Path, cold: &Path) -> std::path::PathBuf {
-    let config = dir.join("chronicle.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {data:?}\n[partitions]\ngrace_ms = 0\n\
-             [tiers]\ncold_dir = {cold:?}\nwarm_to_cold_after_hours = 0\nkeep_newest_per_symbol = 0\n"
-        ),
-    )
-    .unwrap();
-    config
-}
-
 #[test]
 fn closed_and_open_partitions_with_their_counts() {
     let dir = scratch();
     let (data, cold) = (dir.path().join("data"), dir.path().join("cold"));
     let part = partition(&data, 5_000);
-    let cfg = config(dir.path(), &data, &cold);
+    let cfg = tier_now_config(dir.path(), &data, &cold);
     let rows = ls(&cfg);
     assert_eq!(rows.len(), 1, "{rows:?}");
     let r = &rows[0];
@@ -93,7 +80,7 @@ fn the_capture_imported_then_tiered() {
     let dir = scratch();
     let (data, cold) = (dir.path().join("data"), dir.path().join("cold"));
     import_capture(&capture, &data, "binance-usdm");
-    let cfg = config(dir.path(), &data, &cold);
+    let cfg = tier_now_config(dir.path(), &data, &cold);
     let warm = ls(&cfg);
     let days: Vec<(&str, &str, u64)> = warm
         .iter()

@@ -20,15 +20,7 @@ fn tier_run_moves_closed_days_and_cat_is_unchanged() {
     let (data, cold) = (dir.path().join("data"), dir.path().join("cold"));
     import_capture(&capture, &data, "binance-usdm");
     // The days were just written: no late window, so that they are due now.
-    let config = dir.path().join("chronicle.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {data:?}\n[partitions]\ngrace_ms = 0\n\
-             [tiers]\ncold_dir = {cold:?}\nwarm_to_cold_after_hours = 0\nkeep_newest_per_symbol = 0\n"
-        ),
-    )
-    .unwrap();
+    let config = tier_now_config(dir.path(), &data, &cold);
     let cfg = config.to_str().unwrap();
     let before: Vec<String> = DAYS
         .iter()

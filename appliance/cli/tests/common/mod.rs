@@ -167,3 +167,18 @@ pub fn import_capture(capture: &Path, data: &Path, venue: &str) -> String {
     args.extend(["--venue".to_owned(), venue.to_owned()]);
     chronicle_ok(&args)
 }
+
+/// A configuration with `data` and the cold root `cold` whose closed days are due to move at
+/// once (no late window, no age, none kept warm), written into `dir`.
+pub fn tier_now_config(dir: &Path, data: &Path, cold: &Path) -> PathBuf {
+    let config = dir.join("chronicle.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n[partitions]\ngrace_ms = 0\n\
+             [tiers]\ncold_dir = {cold:?}\nwarm_to_cold_after_hours = 0\nkeep_newest_per_symbol = 0\n"
+        ),
+    )
+    .unwrap();
+    config
+}
