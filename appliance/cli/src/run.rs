@@ -97,13 +97,21 @@ fn print_summary(cfg: &Config, s: &RunSummary) {
         secs,
         cfg.data_dir.display()
     );
+    // The rate over the ingest period (first record to last), not the run's idle time.
+    let ingest = s.shards.iter().map(|r| r.ingest_ns).max().unwrap_or(0);
     println!(
-        "  events      {} fed, {} refined into {} records ({:.0} events/s)",
+        "  events      {} fed, {} refined into {} records ({:.0} events/s over {:.2} s of ingest)",
         s.feed_events,
         sum(&|r| r.events),
         sum(&|r| r.counters.records),
-        sum(&|r| r.events) as f64 / secs
+        sum(&|r| r.events) as f64 / (ingest.max(1) as f64 / 1e9),
+        ingest as f64 / 1e9
     );
+    if sum(&|r| r.events) > 0 && sum(&|r| r.counters.records) == 0 {
+        println!(
+            "  already ingested: every event was stored by an earlier run of this input; nothing written"
+        );
+    }
     println!(
         "  loss        {} ring drops, {} ring gaps, {} late rejected, {} late to the late stream (feed waited {} times on a full ring)",
         s.ring_drops,

@@ -156,6 +156,19 @@ fn synthetic_runs_write_the_same_snapshots() {
         })
         .expect("snapshots");
     assert_same_snapshots(&a, &b, &[day.as_str()], "synthetic run twice");
+    // The same input again into the same data directory: nothing to write, and said so.
+    let again = chronicle_ok(&[
+        "run",
+        "--seconds",
+        "200",
+        "--no-metrics",
+        "--data-dir",
+        a.to_str().unwrap(),
+    ]);
+    assert!(
+        again.contains("refined into 0 records") && again.contains("already ingested"),
+        "{again}"
+    );
 }
 
 #[test]

@@ -121,6 +121,9 @@ pub struct ShardReport {
     /// Times the hold filled while declarations were being prepared: the shard waited for
     /// them without reading its ring (back-pressure).
     pub declaration_waits: u64,
+    /// From its first record read to its last, ns: the ingest period (idle time before and
+    /// after is not in it).
+    pub ingest_ns: u64,
     /// Gap markers received from the ring (any reason).
     pub gap_markers: u64,
     pub closed: Vec<Closed>,
@@ -157,6 +160,9 @@ struct Shard {
     /// TSC of the previous read, if it found a record: one clock read per record times the
     /// whole loop, read to read (`hot_path`), across a seal and a flush's completion too.
     previous_read: Option<u64>,
+    /// TSC of the first and the latest record read (the ingest period).
+    first_read: Option<u64>,
+    last_read: u64,
     report: ShardReport,
     cadence: Cadence,
     /// Snapshots captured at their points (in order), written once the flush that follows
@@ -249,6 +255,8 @@ impl Shard {
             metrics: s.metrics.clone(),
             oldest_pending: None,
             previous_read: None,
+            first_read: None,
+            last_read: 0,
             report: ShardReport {
                 index: s.index,
                 counters: Counters::default(),
@@ -265,6 +273,7 @@ impl Shard {
                 snapshots: 0,
                 snapshot_fallbacks: 0,
                 declaration_waits: 0,
+                ingest_ns: 0,
                 gap_markers: 0,
                 closed: Vec::new(),
                 engine_ticks: BTreeMap::new(),
@@ -349,6 +358,9 @@ impl Shard {
         let d = self.writer.wait()?;
         self.complete(last, d, true)?;
         self.report.counters = self.refinery.counters;
+        self.report.ingest_ns = self
+            .first_read
+            .map_or(0, |f| self.clock.delta_as_nanos(f, self.last_read));
         self.report.o_direct_verified =
             self.report.segments_opened > 0 && self.report.segments_opened == self.segments_direct;
         let mut stats = std::mem::take(&mut self.total);
@@ -387,6 +399,8 @@ impl Shard {
                     if self.oldest_pending.is_none() {
                         self.oldest_pending = Some(t0);
                     }
+                    self.first_read.get_or_insert(t0);
+                    self.last_read = t0;
                     let rec = view.decode().map_err(|e| {
                         RuntimeError::Ring(format!("undecodable record from the ring: {e}"))
                     })?;
