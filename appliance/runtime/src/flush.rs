@@ -16,13 +16,13 @@
 //! shard core does no flush work at all.
 
 use crate::direct::{ChunkPool, DirectSegment};
+use crate::helper::{pin_helper, Helper};
 use crate::RuntimeError;
 use chronicle_etl::Closed;
 use chronicle_state::store::Pending;
 use chronicle_storage::fsutil::{create_dir_durable, fsync_dir};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 
 /// One partition's sealed frames, and the index entries over them.
 pub struct Job {
@@ -70,10 +70,9 @@ pub struct InFlight {
     pub sealed_at: std::time::Instant,
 }
 
+/// The flush writer: requests in, [`Done`]s back, in order.
 pub struct FlushWriter {
-    to: Option<Sender<Request>>,
-    from: Receiver<Done>,
-    thread: Option<glommio::ExecutorJoinHandle<()>>,
+    helper: Helper<Request, Done>,
 }
 
 impl FlushWriter {
@@ -85,69 +84,45 @@ impl FlushWriter {
         io_memory: usize,
     ) -> Result<Self, RuntimeError> {
         let shard_cpus = shard_cpus.to_vec();
-        let (to, requests) = channel::<Request>();
-        let (back, from) = channel::<Done>();
-        let thread = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .name(&format!("flush-{index}"))
-            .io_memory(io_memory)
-            .spawn(move || async move {
-                if !crate::run::pin_off(&shard_cpus) {
-                    eprintln!(
-                        "chronicle: shard {index}: every core is a shard core; its flush writer is not pinned"
-                    );
-                }
-                let mut segments = BTreeMap::new();
-                let mut pool = ChunkPool::default();
-                // Nothing else runs on this executor: waiting here for the next flush is fine.
-                while let Ok(request) = requests.recv() {
-                    let done = flush(&mut segments, &mut pool, request).await;
-                    if back.send(done).is_err() {
-                        break;
+        let name = format!("flush-{index}");
+        let helper = Helper::start(name.clone(), move |ends| {
+            let thread = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+                .name(&name)
+                .io_memory(io_memory)
+                .spawn(move || async move {
+                    pin_helper(&name, &shard_cpus);
+                    let mut segments = BTreeMap::new();
+                    let mut pool = ChunkPool::default();
+                    // Nothing else runs on this executor: waiting here for the next flush is
+                    // fine.
+                    while let Ok(request) = ends.requests.recv() {
+                        let done = flush(&mut segments, &mut pool, request).await;
+                        if ends.answers.send(done).is_err() {
+                            break;
+                        }
                     }
-                }
-            })
-            .map_err(|e| RuntimeError::Executor(format!("flush writer: {e}")))?;
-        Ok(Self {
-            to: Some(to),
-            from,
-            thread: Some(thread),
-        })
+                })
+                .map_err(|e| RuntimeError::Executor(format!("flush writer: {e}")))?;
+            Ok(Box::new(move || {
+                let _ = thread.join();
+            }))
+        })?;
+        Ok(Self { helper })
     }
 
     /// Hands a flush over: `jobs`, then finishing the files of `close`.
-    pub fn submit(&self, jobs: Vec<Job>, close: Vec<Closed>) -> Result<(), RuntimeError> {
-        self.to
-            .as_ref()
-            .expect("not stopped")
-            .send(Request { jobs, close })
-            .map_err(|_| self.died())
+    pub fn submit(&mut self, jobs: Vec<Job>, close: Vec<Closed>) -> Result<(), RuntimeError> {
+        self.helper.submit(Request { jobs, close })
     }
 
     /// The flush in flight, if it is done (never waits).
-    pub fn try_done(&self) -> Result<Option<Done>, RuntimeError> {
-        match self.from.try_recv() {
-            Ok(d) => Ok(Some(d)),
-            Err(TryRecvError::Empty) => Ok(None),
-            Err(TryRecvError::Disconnected) => Err(self.died()),
-        }
+    pub fn try_done(&mut self) -> Result<Option<Done>, RuntimeError> {
+        self.helper.try_answer()
     }
 
     /// Waits for the flush in flight.
-    pub fn wait(&self) -> Result<Done, RuntimeError> {
-        self.from.recv().map_err(|_| self.died())
-    }
-
-    fn died(&self) -> RuntimeError {
-        RuntimeError::Executor("the flush writer thread ended".into())
-    }
-}
-
-impl Drop for FlushWriter {
-    fn drop(&mut self) {
-        self.to = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn wait(&mut self) -> Result<Done, RuntimeError> {
+        Ok(self.helper.answer()?.expect("a flush is in flight"))
     }
 }
 

@@ -1,11 +1,14 @@
 //! A shard's helper thread: pinned off the shard cores, it serves the shard's requests in the
 //! order they were handed over, so that what blocks (file system calls, fsyncs, reads) never
 //! runs on a shard core. The shard hands a request over and picks the answer up later without
-//! waiting, or waits for it when it cannot go on without it.
+//! waiting, or waits for it when it cannot go on without it. The flush writer's thread is a
+//! glommio executor rather than a plain thread; it is a helper all the same ([`Helper::start`]).
 
 use crate::RuntimeError;
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
-use std::thread::JoinHandle;
+
+/// Joins a helper's thread once its request channel is closed.
+type Join = Box<dyn FnOnce() + Send>;
 
 pub struct Helper<Q, A> {
     name: String,
@@ -13,7 +16,20 @@ pub struct Helper<Q, A> {
     from: Receiver<A>,
     /// Requests handed over whose answer was not picked up yet.
     outstanding: usize,
-    thread: Option<JoinHandle<()>>,
+    join: Option<Join>,
+}
+
+/// The helper thread's end of the channels: requests in order, answers back.
+pub struct Requests<Q, A> {
+    pub requests: Receiver<Q>,
+    pub answers: Sender<A>,
+}
+
+/// Pins the calling helper thread off the shard cores, or says why it could not.
+pub fn pin_helper(name: &str, shard_cpus: &[usize]) {
+    if !crate::run::pin_off(shard_cpus) {
+        eprintln!("chronicle: {name}: every core is a shard core; not pinned");
+    }
 }
 
 impl<Q: Send + 'static, A: Send + 'static> Helper<Q, A> {
@@ -24,28 +40,41 @@ impl<Q: Send + 'static, A: Send + 'static> Helper<Q, A> {
         shard_cpus: Vec<usize>,
         mut serve: impl FnMut(Q) -> A + Send + 'static,
     ) -> Result<Self, RuntimeError> {
-        let (to, requests) = channel::<Q>();
-        let (back, from) = channel::<A>();
         let thread_name = name.clone();
-        let thread = std::thread::Builder::new()
-            .name(name.clone())
-            .spawn(move || {
-                if !crate::run::pin_off(&shard_cpus) {
-                    eprintln!("chronicle: {thread_name}: every core is a shard core; not pinned");
-                }
-                for q in requests {
-                    if back.send(serve(q)).is_err() {
-                        return;
+        Self::start(name.clone(), |ends| {
+            let thread = std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || {
+                    pin_helper(&thread_name, &shard_cpus);
+                    for q in ends.requests {
+                        if ends.answers.send(serve(q)).is_err() {
+                            return;
+                        }
                     }
-                }
-            })
-            .map_err(|e| RuntimeError::Executor(format!("{name} thread: {e}")))?;
+                })
+                .map_err(|e| RuntimeError::Executor(format!("{name} thread: {e}")))?;
+            Ok(Box::new(move || {
+                let _ = thread.join();
+            }))
+        })
+    }
+
+    /// A helper whose thread `launch` starts (and returns the joiner of), serving the
+    /// [`Requests`] it is given: for a thread that is not a plain one (the flush writer's
+    /// glommio executor).
+    pub fn start(
+        name: String,
+        launch: impl FnOnce(Requests<Q, A>) -> Result<Join, RuntimeError>,
+    ) -> Result<Self, RuntimeError> {
+        let (to, requests) = channel::<Q>();
+        let (answers, from) = channel::<A>();
+        let join = launch(Requests { requests, answers })?;
         Ok(Self {
             name,
             to: Some(to),
             from,
             outstanding: 0,
-            thread: Some(thread),
+            join: Some(join),
         })
     }
 
@@ -97,8 +126,8 @@ impl<Q: Send + 'static, A: Send + 'static> Helper<Q, A> {
 impl<Q, A> Drop for Helper<Q, A> {
     fn drop(&mut self) {
         self.to = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(join) = self.join.take() {
+            join();
         }
     }
 }

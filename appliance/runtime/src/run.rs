@@ -381,11 +381,7 @@ fn spawn_tier_manager(
     let handle = std::thread::Builder::new()
         .name("chronicle-tiers".into())
         .spawn(move || {
-            if !pin_off(&shard_cpus) {
-                eprintln!(
-                    "chronicle: tiers: every core is a shard core; the tier manager is not pinned"
-                );
-            }
+            crate::helper::pin_helper("tier manager", &shard_cpus);
             while !stop.load(Ordering::Relaxed) {
                 match manager.pass(std::time::SystemTime::now(), &stop) {
                     Ok(report) => {
@@ -473,14 +469,18 @@ fn tier_counters(c: &Arc<chronicle_tier::TierCounters>) -> Vec<chronicle_metrics
     out
 }
 
-/// Pins the calling thread to the cores it may run on that are not shard cores; false if
-/// there is none (then it is left as it was).
-/// The cores this process may run on (its affinity mask).
+/// The cores this process may run on: its main thread's affinity mask (a thread started from
+/// a pinned shard inherits that shard's core, so the caller's own mask would not do).
 fn available_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity fills it.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+        if libc::sched_getaffinity(
+            libc::getpid(),
+            std::mem::size_of::<libc::cpu_set_t>(),
+            &mut set,
+        ) != 0
+        {
             return Vec::new();
         }
         (0..libc::CPU_SETSIZE as usize)
@@ -489,19 +489,23 @@ fn available_cpus() -> Vec<usize> {
     }
 }
 
+/// Pins the calling thread to the cores it may run on that are not shard cores; false if
+/// there is none (then it is left as it was).
 pub(crate) fn pin_off(shard_cpus: &[usize]) -> bool {
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read the process's
-    // (its main thread's) affinity into that local set and write the calling thread's. The
-    // process's, not the caller's: a thread started from a pinned shard inherits its core.
+    let off: Vec<usize> = available_cpus()
+        .into_iter()
+        .filter(|c| !shard_cpus.contains(c))
+        .collect();
+    if off.is_empty() {
+        return false;
+    }
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only fill that local set and
+    // set the calling thread's affinity.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(libc::getpid(), size, &mut set) != 0 {
-            return false;
+        for &cpu in &off {
+            libc::CPU_SET(cpu, &mut set);
         }
-        for &cpu in shard_cpus {
-            libc::CPU_CLR(cpu, &mut set);
-        }
-        libc::CPU_COUNT(&set) > 0 && libc::sched_setaffinity(0, size, &set) == 0
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0
     }
 }
