@@ -67,15 +67,11 @@ fn tokens(
     data_dir: &std::path::Path,
 ) -> Result<BTreeMap<u64, Vec<PathBuf>>, Box<dyn std::error::Error>> {
     let symbols = DimSymbol::load(data_dir)?;
-    let mut out: BTreeMap<u64, Vec<PathBuf>> = BTreeMap::new();
-    for r in symbols.rows() {
-        let dir = data_dir.join("v1").join(&r.venue).join(&r.symbol_code);
-        let dirs = out.entry(r.symbol_id).or_default();
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    Ok(out)
+    Ok(symbols
+        .rows()
+        .iter()
+        .map(|r| (r.symbol_id, symbols.log_dirs(data_dir, r.symbol_id)))
+        .collect())
 }
 
 #[derive(clap::Args)]

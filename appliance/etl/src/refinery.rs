@@ -258,15 +258,11 @@ impl Refinery {
                 };
                 let (row, _) =
                     symbol_row(symbols, &cfg.data_dir, &venue, &raw, utc::midnight_ns(date))?;
-                if partition_dir(&cfg.data_dir, &venue, &row.symbol_code, date) != *day_dir {
+                if unit_dir(&cfg.data_dir, &venue, &row, date, false) != *day_dir {
                     continue;
                 }
                 for late in [false, true] {
-                    let dir = if late {
-                        day_dir.join(LATE_DIR)
-                    } else {
-                        day_dir.clone()
-                    };
+                    let dir = unit_dir(&cfg.data_dir, &venue, &row, date, late);
                     let paths = PartitionPaths::new(&dir);
                     // A closed day (meta.json written) is left alone unless a record comes.
                     if !paths.segment.exists() || paths.meta.exists() {
@@ -512,8 +508,7 @@ impl Refinery {
     ) -> Result<PathBuf, EtlError> {
         let (venue, raw) = Self::names(&self.tokens[&token_id].definition)?;
         let row = self.symbol_row(&venue, &raw, ts)?;
-        let dir = partition_dir(&self.cfg.data_dir, &venue, &row.symbol_code, date);
-        Ok(if late { dir.join(LATE_DIR) } else { dir })
+        Ok(unit_dir(&self.cfg.data_dir, &venue, &row, date, late))
     }
 
     fn open_partition(
@@ -530,7 +525,7 @@ impl Refinery {
         let def = self.tokens[&token_id].definition;
         let (venue, raw) = Self::names(&def)?;
         let row = self.symbol_row(&venue, &raw, ts)?;
-        let dir = self.dir_of(token_id, date, late, ts)?;
+        let dir = unit_dir(&self.cfg.data_dir, &venue, &row, date, late);
         let (header, meta) = identity(&self.cfg, token_id, &def, &row, date)?;
         // A day after every day on disk is new: no file to look at. (Its owner creates the
         // files exclusively, so a wrong guess is an error, never an overwrite.)
@@ -666,6 +661,17 @@ fn symbol_row(
         ))
     })?;
     Ok((row, true))
+}
+
+/// The directory of a partition (`late`: its late stream) of the symbol version `row` on
+/// `date`: the symbol code valid on that date (SCD2).
+fn unit_dir(data_dir: &Path, venue: &str, row: &SymbolRow, date: Date, late: bool) -> PathBuf {
+    let dir = partition_dir(data_dir, venue, &row.symbol_code, date);
+    if late {
+        dir.join(LATE_DIR)
+    } else {
+        dir
+    }
 }
 
 /// The date a `YYYY-MM-DD` partition directory holds.

@@ -15,7 +15,6 @@ use chronicle_state::position::LogPosition;
 use chronicle_state::recovery::{catch_up, Cadence};
 use chronicle_state::store::SnapshotStore;
 use chronicle_storage::symbols::DimSymbol;
-use std::path::PathBuf;
 
 pub struct Request {
     pub token: u32,
@@ -94,17 +93,7 @@ fn recover(
     if reloaded || fresh {
         prepared.symbols = Some(symbols.clone());
     }
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for r in symbols
-        .rows()
-        .iter()
-        .filter(|r| r.symbol_id == q.token as u64)
-    {
-        let d = cfg.data_dir.join("v1").join(&r.venue).join(&r.symbol_code);
-        if !dirs.contains(&d) {
-            dirs.push(d);
-        }
-    }
+    let dirs = symbols.log_dirs(&cfg.data_dir, q.token as u64);
     let cadence = Cadence {
         at_end: false,
         ..cadence

@@ -28,6 +28,15 @@ impl StorageError {
             source,
         }
     }
+
+    /// A sync asked of a sealed writer: its file is written by its owner (the appliance's flush
+    /// writer), never by it.
+    pub(crate) fn sealed(path: &std::path::Path) -> Self {
+        Self::Invalid {
+            path: path.to_owned(),
+            reason: "a sealed writer has no file to sync; its owner writes it".into(),
+        }
+    }
 }
 
 /// `.map_err(io_at(&path))` for any `io::Result`.

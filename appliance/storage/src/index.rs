@@ -290,10 +290,7 @@ impl IndexFile {
         let mut buf = std::mem::take(&mut self.scratch);
         self.take_encoded(&mut buf);
         let Some(file) = self.file.as_mut() else {
-            return Err(StorageError::Invalid {
-                path: self.path.clone(),
-                reason: "a sealed index has no file to sync; its owner writes it".into(),
-            });
+            return Err(StorageError::sealed(&self.path));
         };
         let written = file.write_all(&buf).map_err(io_at(&self.path));
         self.scratch = buf;

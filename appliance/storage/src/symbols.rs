@@ -111,6 +111,19 @@ impl DimSymbol {
         &self.rows
     }
 
+    /// The log of symbol `symbol_id` under `data_dir`: the directory `v1/{venue}/{code}` of
+    /// each of its versions (a code can change between versions), in row order, each once.
+    pub fn log_dirs(&self, data_dir: &Path, symbol_id: u64) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for r in self.rows.iter().filter(|r| r.symbol_id == symbol_id) {
+            let d = data_dir.join("v1").join(&r.venue).join(&r.symbol_code);
+            if !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+        dirs
+    }
+
     /// The row valid for `(venue, raw_symbol)` at `ts_ns`.
     pub fn resolve(&self, venue: &str, raw_symbol: &str, ts_ns: u64) -> Option<&SymbolRow> {
         self.rows

@@ -164,10 +164,7 @@ impl SegmentWriter {
     /// file's owner does that).
     pub fn sync(&mut self) -> Result<(), StorageError> {
         let Some(file) = self.file.as_mut() else {
-            return Err(StorageError::Invalid {
-                path: self.path.clone(),
-                reason: "a sealed segment writer has no file to sync; its owner writes it".into(),
-            });
+            return Err(StorageError::sealed(&self.path));
         };
         file.write_all(&self.buf).map_err(io_at(&self.path))?;
         self.written += self.buf.len() as u64;
