@@ -10,13 +10,13 @@ use crate::CliResult;
 use chronicle_archive::stub::RemoteStub;
 use chronicle_archive::{ARCHIVE_FILE, ARCHIVE_INDEX_FILE, STUB_FILE};
 use chronicle_reader::TierRoots;
-use chronicle_storage::fsutil::sorted_entries;
 use chronicle_storage::index::TimeIndex;
 use chronicle_storage::meta::PartitionMeta;
 use chronicle_storage::partition::PartitionPaths;
 use chronicle_storage::utc;
+use chronicle_tier::layout::partitions;
 use clap::ValueEnum;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -66,12 +66,31 @@ pub fn run(a: Args) -> CliResult {
     }
     let mut rows = Vec::new();
     for (tier_root, in_cold) in [(Some(&roots.warm), false), (roots.cold.as_ref(), true)] {
-        let Some(root) = tier_root.filter(|r| r.join("v1").is_dir()) else {
+        let Some(root) = tier_root else {
             continue;
         };
-        for (venue, symbol, date, dir) in partitions(&root.join("v1"))? {
-            for (late, part) in [(false, dir.clone()), (true, dir.join("late"))] {
-                if let Some(row) = row(&roots, &part, in_cold, late, &venue, &symbol, &date)? {
+        // The tier manager's walk: `v1/{venue}/{symbol}/{YYYY-MM-DD}`, sorted.
+        for unit in partitions(root).map_err(|e| e.to_string())? {
+            // `rel` is `v1/{venue}/{symbol}/{date}`.
+            let names: Vec<String> = unit
+                .rel
+                .iter()
+                .skip(1)
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect();
+            let [venue, symbol, date] = names.as_slice() else {
+                continue;
+            };
+            for u in [unit.clone(), unit.late_of()] {
+                if let Some(row) = row(
+                    &roots,
+                    &root.join(&u.rel),
+                    in_cold,
+                    u.late,
+                    venue,
+                    symbol,
+                    date,
+                )? {
                     rows.push(row);
                 }
             }
@@ -90,32 +109,6 @@ pub fn run(a: Args) -> CliResult {
         Format::Json => print_json(&rows)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `(venue, symbol, date, dir)` of every date directory under a tier's `v1/`, in order.
-fn partitions(v1: &Path) -> Result<Vec<(String, String, String, PathBuf)>, String> {
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    let dirs = |p: &Path| -> Result<Vec<PathBuf>, String> {
-        Ok(sorted_entries(p)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|p| p.is_dir())
-            .collect())
-    };
-    let mut out = Vec::new();
-    for venue in dirs(v1)? {
-        for symbol in dirs(&venue)? {
-            for day in dirs(&symbol)? {
-                let (Some(v), Some(s), Some(d)) = (name(&venue), name(&symbol), name(&day)) else {
-                    continue;
-                };
-                if utc::parse_iso_date(&d).is_some() {
-                    out.push((v, s, d, day));
-                }
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn file_len(p: &Path) -> u64 {

@@ -3,14 +3,17 @@
 
 use chronicle_runtime::config::{Config, Input};
 
+/// `docs/{name}`, parsed and validated.
+fn documented(name: &str) -> Config {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(name);
+    Config::load(Some(&path)).unwrap()
+}
+
 #[test]
 fn the_local_example_parses_and_asks_for_no_particular_core() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/chronicle.local.toml"
-    ))
-    .unwrap();
-    let c = Config::from_toml(&text).unwrap();
+    let c = documented("chronicle.local.toml");
     assert!(matches!(c.input, Input::Udp { ref bind, .. } if bind.starts_with("127.0.0.1:")));
     let d = Config::default();
     assert_eq!(
@@ -29,12 +32,7 @@ fn the_local_example_parses_and_asks_for_no_particular_core() {
 
 #[test]
 fn the_documented_example_parses() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../docs/chronicle.example.toml"
-    ))
-    .unwrap();
-    let c = Config::from_toml(&text).unwrap();
+    let c = documented("chronicle.example.toml");
     assert!(matches!(c.input, Input::Udp { .. }));
     assert_eq!(c.shards.len(), 1);
     assert_eq!(c.flush.interval_ms, 250);
