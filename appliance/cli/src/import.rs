@@ -1,53 +1,40 @@
+use crate::locate::Where;
 use crate::CliResult;
-use chronicle_import::{binance, dbn, PartitionSink};
+use chronicle_import::{binance, dbn, CaptureFormat, PartitionSink};
+use chronicle_runtime::config::default_venue;
 use chronicle_storage::meta::Source;
-use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Format {
-    /// `<receive ns> <combined-stream JSON>` lines, gzip or plain.
-    BinanceCapture,
-    /// Databento DBN (.dbn, .dbn.zst, legacy .dbz).
-    Dbn,
-}
-
 #[derive(clap::Args)]
 pub struct Args {
-    /// Default: from the file name (`.dbn`, `.dbn.zst`, `.dbz` are DBN, anything else a
-    /// Binance capture).
-    #[arg(long, value_enum)]
-    format: Option<Format>,
+    /// `binance-capture` (`<receive ns> <combined-stream JSON>` lines, gzip or plain) or `dbn`
+    /// (Databento DBN). Default: from the file name (`.dbn`, `.dbn.zst`, `.dbz` are DBN,
+    /// anything else a Binance capture).
+    #[arg(long)]
+    format: Option<CaptureFormat>,
+    /// The capture to import.
     #[arg(long)]
     input: PathBuf,
-    #[arg(long)]
-    data_dir: PathBuf,
-    /// Venue name for a Binance capture (the capture itself does not say).
-    #[arg(long, default_value = "binance-usdm")]
+    #[command(flatten)]
+    place: Where,
+    /// The venue of a Binance capture (the capture itself does not say).
+    #[arg(long, default_value_t = default_venue())]
     venue: String,
 }
 
 pub fn run(a: Args) -> CliResult {
-    let format = a
-        .format
-        .unwrap_or(match chronicle_import::CaptureFormat::of_path(&a.input) {
-            chronicle_import::CaptureFormat::Dbn => Format::Dbn,
-            chronicle_import::CaptureFormat::BinanceCapture => Format::BinanceCapture,
-        });
-    let format_name = match format {
-        Format::BinanceCapture => "binance-capture",
-        Format::Dbn => "dbn",
-    };
+    let format = a.format.unwrap_or_else(|| CaptureFormat::of_path(&a.input));
     let source = Source {
         kind: "import".into(),
-        format: format_name.into(),
+        format: format.name().into(),
         file: Some(a.input.display().to_string()),
     };
-    let _lock = chronicle_storage::fsutil::lock_dir(&a.data_dir, "chronicle import")?;
-    let mut sink = PartitionSink::new(&a.data_dir, source)?;
+    let data_dir = a.place.data_dir()?;
+    let _lock = chronicle_storage::fsutil::lock_dir(&data_dir, "chronicle import")?;
+    let mut sink = PartitionSink::new(&data_dir, source)?;
     match format {
-        Format::BinanceCapture => {
+        CaptureFormat::BinanceCapture => {
             let s = binance::import(&a.input, &a.venue, &mut sink)?;
             eprintln!(
                 "read {} lines: {} trades, {} bbo, {} mark prices, {} snapshots, {} depth messages \
@@ -59,7 +46,7 @@ pub fn run(a: Args) -> CliResult {
                 eprintln!("skipped {n} `{kind}` messages: chronicle has no record kind for them");
             }
         }
-        Format::Dbn => {
+        CaptureFormat::Dbn => {
             let s = dbn::import(&a.input, &mut sink)?;
             eprintln!("{s}");
         }

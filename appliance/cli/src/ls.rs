@@ -32,6 +32,7 @@ pub struct Args {
     prefix: Option<String>,
     #[command(flatten)]
     place: Where,
+    /// Output: an aligned table, or a JSON array with one object per partition.
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
 }

@@ -73,7 +73,8 @@ pub struct Args {
     /// shm targets: data-area size of each ring, MiB (a power of two, 1..=2048).
     #[arg(long, default_value_t = 64, value_name = "MIB")]
     ring_mib: usize,
-    /// shm targets: remove existing files at the ring paths first (a stale ring).
+    /// shm targets: replace a stale ring at the ring paths (one whose producer is gone); a
+    /// ring a live process produces into is refused.
     #[arg(long)]
     replace: bool,
     /// udp targets: bytes a datagram may carry, its 16-byte header included (1472 fits an

@@ -1,7 +1,8 @@
 //! `chronicle run`: the appliance's main job.
 
 use crate::CliResult;
-use chronicle_runtime::config::{Config, Input};
+use chronicle_import::CaptureFormat;
+use chronicle_runtime::config::{default_venue, Config, Input};
 use chronicle_runtime::run::{run as run_appliance, RunSummary};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,14 +21,17 @@ pub struct Args {
     /// `binance-capture` or `dbn`. Default: from the file name (`.dbn`, `.dbn.zst`, `.dbz`
     /// are DBN, anything else a Binance capture).
     #[arg(long, requires = "input")]
-    format: Option<String>,
-    #[arg(long, default_value = "binance-usdm", requires = "input")]
+    format: Option<CaptureFormat>,
+    /// The venue of a Binance capture (the capture itself does not say).
+    #[arg(long, default_value_t = default_venue(), requires = "input")]
     venue: String,
+    /// Where partitions, snapshots and dim_symbol go. Default: ./data.
     #[arg(long, conflicts_with = "config")]
     data_dir: Option<PathBuf>,
     /// Seconds of synthetic feed (default input).
     #[arg(long, default_value_t = 60, conflicts_with_all = ["config", "input"])]
     seconds: u64,
+    /// Seed of the synthetic feed: the same seed gives the same events.
     #[arg(long, default_value_t = 20240808, conflicts_with_all = ["config", "input"])]
     seed: u64,
     /// Keep running after a bounded input ends, until SIGTERM.
@@ -43,13 +47,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CliResult {
-    let mut cfg = match &a.config {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            Config::from_toml(&text).map_err(|e| format!("{}: {e}", p.display()))?
-        }
-        None => Config::default(),
-    };
+    let mut cfg = Config::load(a.config.as_deref())?;
     if let Some(l) = a.metrics_listen {
         cfg.metrics.enabled = true;
         cfg.metrics.listen = l;
@@ -62,11 +60,7 @@ pub fn run(a: Args) -> CliResult {
     }
     cfg.input = match (a.input, a.config.is_some()) {
         (Some(path), _) => Input::Capture {
-            format: a.format.unwrap_or_else(|| {
-                chronicle_import::CaptureFormat::of_path(&path)
-                    .name()
-                    .to_owned()
-            }),
+            format: a.format,
             path,
             venue: a.venue,
         },
@@ -190,7 +184,11 @@ fn print_summary(cfg: &Config, s: &RunSummary) {
 fn input_name(i: &Input) -> String {
     match i {
         Input::Synthetic { seed, seconds } => format!("synthetic feed (seed {seed}, {seconds} s)"),
-        Input::Capture { path, format, .. } => format!("{format} capture {}", path.display()),
+        Input::Capture { path, format, .. } => format!(
+            "{} capture {}",
+            Input::capture_format(path, *format).name(),
+            path.display()
+        ),
         Input::Udp { bind, .. } => format!("UDP feed on {bind}"),
     }
 }

@@ -24,5 +24,17 @@ fn a_second_writer_is_refused_while_the_data_dir_is_held() {
         );
     }
     drop(held);
+    let lock_file = data.join(chronicle_storage::fsutil::LOCK_FILE);
+    assert_eq!(
+        std::fs::read_to_string(&lock_file).unwrap(),
+        "",
+        "a released lock names no holder"
+    );
     chronicle_ok(&["engine", "run", "--data-dir", data_arg]);
+    chronicle_ok(&["import", "--input", "/dev/null", "--data-dir", data_arg]);
+    assert_eq!(
+        std::fs::read_to_string(&lock_file).unwrap(),
+        "",
+        "the commands that held it left no pid behind"
+    );
 }

@@ -88,8 +88,27 @@ fn sigkill_at_random_moments_then_restart_matches_an_uninterrupted_run() {
         v["header"]["event_log_position"]["partition_date"],
         "2024-08-09"
     );
+    // The bar's close, scaled, is the price of the log's last trade as `cat` prints it.
+    let trades = chronicle_ok(&[
+        "cat",
+        "--data-dir",
+        crashed.to_str().unwrap(),
+        "binance-usdm/btcusdt",
+        "--type",
+        "trade",
+    ]);
+    let last: serde_json::Value = serde_json::from_str(trades.lines().last().unwrap()).unwrap();
+    assert_eq!(v["scale"]["price_exponent"], -1, "{}", v["scale"]);
+    assert_eq!(v["ohlc_1m"]["close_scaled"], last["price"], "{inspect}");
+    assert!(v["ohlc_1m"]["close"].is_i64(), "the raw value beside");
     for day in ["2024-08-08", "2024-08-09"] {
-        let audit = chronicle_ok(&["audit", crashed.to_str().unwrap(), "--date", day]);
+        let audit = chronicle_ok(&[
+            "audit",
+            "--data-dir",
+            crashed.to_str().unwrap(),
+            "--date",
+            day,
+        ]);
         assert!(audit.starts_with("merkle_root "), "{audit}");
     }
 }

@@ -32,3 +32,42 @@ fn replay_without_data_dir_writes_nothing_in_the_working_directory() {
         "replay wrote into the working directory: {left:?}"
     );
 }
+
+#[test]
+fn replace_takes_a_stale_ring_but_never_a_live_one() {
+    let ring = std::path::PathBuf::from(format!(
+        "/dev/shm/chronicle-replay-cli-live-{}",
+        std::process::id()
+    ));
+    let replay = || {
+        Command::new(env!("CARGO_BIN_EXE_chronicle"))
+            .args([
+                "replay",
+                "--seconds",
+                "1",
+                "--replace",
+                "--ring-mib",
+                "1",
+                "--target",
+            ])
+            .arg(format!("shm:{}", ring.display()))
+            .output()
+            .expect("run chronicle")
+    };
+    // This process produces into the ring: --replace must not unlink it from under us.
+    let live = chronicle_feed::create(&ring, 1 << 20, chronicle_feed::Access::Owner).unwrap();
+    let out = replay();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "replaced a live ring");
+    assert!(err.contains(&ring.display().to_string()), "{err}");
+    assert!(ring.exists(), "the live ring is still there");
+    // Its producer gone, the same ring is stale and replaced.
+    drop(live);
+    let out = replay();
+    let _ = std::fs::remove_file(&ring);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -65,7 +65,7 @@ fn snapshots(data: &Path) -> BTreeMap<String, Vec<u8>> {
 fn audit_roots(data: &Path, days: &[&str]) -> Vec<String> {
     days.iter()
         .map(|d| {
-            let out = chronicle_ok(&["audit", data.to_str().unwrap(), "--date", d]);
+            let out = chronicle_ok(&["audit", "--data-dir", data.to_str().unwrap(), "--date", d]);
             out.lines()
                 .find(|l| l.starts_with("merkle_root "))
                 .unwrap_or_else(|| panic!("no root for {d}: {out}"))

@@ -13,8 +13,10 @@ pub use error::ImportError;
 
 use std::path::Path;
 
-/// The capture formats the importers read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The capture formats the importers read, named `binance-capture` and `dbn` on the command
+/// line and in a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CaptureFormat {
     /// `<receive ns> <combined-stream JSON>` lines, gzip or plain.
     BinanceCapture,
@@ -45,6 +47,17 @@ impl CaptureFormat {
             Self::BinanceCapture => "binance-capture",
             Self::Dbn => "dbn",
         }
+    }
+}
+
+impl std::str::FromStr for CaptureFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::BinanceCapture, Self::Dbn]
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("capture format `{s}`: expected binance-capture or dbn"))
     }
 }
 pub use sink::PartitionSink;

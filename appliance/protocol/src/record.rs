@@ -21,6 +21,24 @@ pub mod type_id {
     pub const DEFINITION_V1: u16 = 0x0008;
     pub const ORDER_V1: u16 = 0x0009;
 
+    /// Every known type id, in id order.
+    pub const ALL: [u16; 9] = [
+        LEVEL_UPDATE_V1,
+        TRADE_V1,
+        BBO_V1,
+        OPEN_INTEREST_V1,
+        BOOK_SNAPSHOT_V1,
+        GAP_V1,
+        HEARTBEAT_V1,
+        DEFINITION_V1,
+        ORDER_V1,
+    ];
+
+    /// The type id a snake_case name names ([`name`]'s inverse).
+    pub fn by_name(name: &str) -> Option<u16> {
+        ALL.into_iter().find(|&id| self::name(id) == Some(name))
+    }
+
     /// The snake_case name of a known type id.
     pub fn name(id: u16) -> Option<&'static str> {
         Some(match id {

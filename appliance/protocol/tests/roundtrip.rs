@@ -295,3 +295,16 @@ fn definition_exponent_minus_128_is_refused() {
     b[80] = (-18i8) as u8;
     assert!(Record::decode(&b).is_ok());
 }
+
+#[test]
+fn type_names_and_ids_are_one_table() {
+    // ALL is every id that has a name, and each name leads back to its id.
+    let named: Vec<u16> = (0..=u16::MAX)
+        .filter(|&id| type_id::name(id).is_some())
+        .collect();
+    assert_eq!(named, type_id::ALL);
+    for id in type_id::ALL {
+        assert_eq!(type_id::by_name(type_id::name(id).unwrap()), Some(id));
+    }
+    assert_eq!(type_id::by_name("trades"), None);
+}

@@ -87,17 +87,37 @@ impl TierRoots {
         Err(self.not_found(key))
     }
 
+    /// The days stored for the symbol `key` (`v1/{venue}/{symbol}`) on any tier, as
+    /// `YYYY-MM-DD` in order; each once, whichever tiers hold it.
+    pub fn days(&self, key: &Path) -> Result<Vec<String>, ReadError> {
+        let mut days = Vec::new();
+        for (tier, root) in self.search_order() {
+            for dir in chronicle_storage::fsutil::sorted_entries(&root.join(key))? {
+                let name = dir.file_name().unwrap_or_default().to_string_lossy();
+                if chronicle_storage::utc::parse_iso_date(&name).is_some() && tier.holds(&dir) {
+                    days.push(name.into_owned());
+                }
+            }
+        }
+        days.sort();
+        days.dedup();
+        Ok(days)
+    }
+
     /// [`TierRoots::locate`], or an error naming the roots searched.
     pub fn find(&self, key: &Path) -> Result<(Tier, PathBuf), ReadError> {
         self.locate(key).ok_or_else(|| self.not_found(key))
     }
 
+    /// Names the tiers searched; RemoteCold only when an object store is configured (its
+    /// stubs are looked for in the cold root all the same, to say what reading one needs).
     fn not_found(&self, key: &Path) -> ReadError {
         ReadError::NotFound {
             key: key.display().to_string(),
             searched: self
                 .search_order()
                 .iter()
+                .filter(|(t, _)| *t != Tier::RemoteCold || self.remote.is_some())
                 .map(|(t, root)| format!("{t:?} {}", root.display()))
                 .collect::<Vec<_>>()
                 .join(", "),

@@ -121,8 +121,9 @@ impl RingTarget {
     }
 
     /// Creates the ring files (`chronicle_feed::create`, mode 0600): a consumer (the
-    /// appliance, `examples/drain.rs`) attaches to them. `replace` removes existing files at
-    /// those paths first (a stale ring of an earlier run).
+    /// appliance, `examples/drain.rs`) attaches to them. `replace` first removes a ring left
+    /// at those paths by a process that is gone (`chronicle_feed::remove_stale`); a ring a
+    /// live process produces into is refused, never taken from under it.
     pub fn create_shm(
         path: &Path,
         shards: usize,
@@ -133,16 +134,7 @@ impl RingTarget {
         let mut rings = Vec::with_capacity(shards);
         for p in &paths {
             if replace {
-                match std::fs::remove_file(p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(Error::Io {
-                            what: format!("removing {}", p.display()),
-                            source,
-                        })
-                    }
-                }
+                chronicle_feed::remove_stale(p)?;
             }
             match chronicle_feed::create(p, capacity, Access::Owner) {
                 Ok(r) => rings.push(r),

@@ -2,6 +2,7 @@
 //! `docs/config.md`). Every field has a default, so the embedded default is `Config::default()`.
 
 use chronicle_etl::LatePolicy;
+use chronicle_import::CaptureFormat;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,11 @@ pub enum Input {
     /// A real capture, replayed as fast as the shards take it.
     Capture {
         path: PathBuf,
-        format: String,
+        /// Default: from the file name ([`CaptureFormat::of_path`]), as on the command line.
+        #[serde(default)]
+        format: Option<CaptureFormat>,
+        /// The venue of a Binance capture (the capture does not say); DBN names its own.
+        #[serde(default = "default_venue")]
         venue: String,
     },
     /// Normalized records in datagrams on this address (the production feed).
@@ -72,6 +77,18 @@ pub struct ShardConfig {
     pub ring: Option<PathBuf>,
     #[serde(default = "default_ring_bytes")]
     pub ring_bytes: usize,
+}
+
+/// The venue a Binance capture is imported under unless told: the importer's default.
+pub fn default_venue() -> String {
+    "binance-usdm".into()
+}
+
+impl Input {
+    /// The format of a capture input: as configured, else what its file name says.
+    pub fn capture_format(path: &Path, format: Option<CaptureFormat>) -> CaptureFormat {
+        format.unwrap_or_else(|| CaptureFormat::of_path(path))
+    }
 }
 
 fn default_recv_buffer_bytes() -> usize {
@@ -172,13 +189,34 @@ impl Default for PartitionConfig {
 }
 
 impl Config {
-    /// The configuration in `path`, or the embedded default; errors name the file.
+    /// The configuration in `path`, or the embedded default; errors name the file. Relative
+    /// paths in a file are relative to the file's directory, so a configuration means the same
+    /// whatever directory a command runs in (the default's `./data` is the current directory's).
     pub fn load(path: Option<&Path>) -> Result<Self, String> {
         let Some(path) = path else {
             return Ok(Self::default());
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let mut c = Self::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        Ok(c)
+    }
+
+    /// Joins every relative path of the configuration onto `base`.
+    fn resolve_paths(&mut self, base: &Path) {
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut self.data_dir);
+        if let Input::Capture { path, .. } = &mut self.input {
+            resolve(path);
+        }
+        for s in &mut self.shards {
+            s.ring.as_mut().map(resolve);
+        }
+        self.tiers.cold_dir.as_mut().map(resolve);
     }
 
     pub fn from_toml(text: &str) -> Result<Self, String> {

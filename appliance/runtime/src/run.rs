@@ -6,6 +6,7 @@ use crate::shard::{self, ShardReport, ShardSettings};
 use crate::RuntimeError;
 use chronicle_etl::RefineryConfig;
 use chronicle_feed::{FeedHandler, ShardMap};
+use chronicle_import::CaptureFormat;
 use chronicle_storage::meta::Source;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -81,7 +82,9 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
         kind: "feed".into(),
         format: match &cfg.input {
             Input::Synthetic { .. } => "synthetic".into(),
-            Input::Capture { format, .. } => format.clone(),
+            Input::Capture { path, format, .. } => {
+                Input::capture_format(path, *format).name().into()
+            }
             Input::Udp { .. } => "udp".into(),
         },
         file: match &cfg.input {
@@ -320,16 +323,13 @@ fn replay_into(
             path,
             format,
             venue,
-        } => match format.as_str() {
-            "binance-capture" => chronicle_import::binance::import(path, venue, sink)
+        } => match Input::capture_format(path, *format) {
+            CaptureFormat::BinanceCapture => chronicle_import::binance::import(path, venue, sink)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            "dbn" => chronicle_import::dbn::import(path, sink)
+            CaptureFormat::Dbn => chronicle_import::dbn::import(path, sink)
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            f => Err(format!(
-                "input format `{f}`: expected binance-capture or dbn"
-            )),
         },
         Input::Udp { .. } => unreachable!("UDP input is not bounded"),
     }
@@ -350,7 +350,8 @@ fn input_key(input: &Input) -> String {
             let len = std::fs::metadata(path).map_or(0, |m| m.len());
             let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             format!(
-                "capture format={format} venue={venue} path={} bytes={len}",
+                "capture format={} venue={venue} path={} bytes={len}",
+                Input::capture_format(path, *format).name(),
                 abs.display()
             )
         }

@@ -27,7 +27,51 @@ fn the_local_example_parses_and_asks_for_no_particular_core() {
         ),
         "the defaults: core 0 and the last core"
     );
-    assert!(c.data_dir.is_relative());
+    // Relative to the file: `docs/../data-local`, the root of a clone.
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    assert_eq!(c.data_dir, docs.join("../data-local"));
+}
+
+#[test]
+fn relative_paths_are_relative_to_the_configuration_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    let file = site.join("chronicle.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"data\"\n[input]\nkind = \"capture\"\npath = \"in/day.dbn.zst\"\n\
+         [[shards]]\ncpu = 0\nring = \"/dev/shm/absolute-stays\"\n[tiers]\ncold_dir = \"../cold\"\n",
+    )
+    .unwrap();
+    let c = Config::load(Some(&file)).unwrap();
+    assert_eq!(c.data_dir, site.join("data"));
+    assert_eq!(c.tiers.cold_dir, Some(site.join("../cold")));
+    assert_eq!(
+        c.shards[0].ring.as_deref(),
+        Some(std::path::Path::new("/dev/shm/absolute-stays"))
+    );
+    let Input::Capture {
+        path,
+        format,
+        venue,
+    } = &c.input
+    else {
+        panic!("a capture input: {:?}", c.input)
+    };
+    assert_eq!(path, &site.join("in/day.dbn.zst"));
+    // `format` and `venue` default as on the command line.
+    assert_eq!(format, &None);
+    assert_eq!(
+        Input::capture_format(path, *format),
+        chronicle_import::CaptureFormat::Dbn
+    );
+    assert_eq!(venue, "binance-usdm");
+    // The embedded default's `./data` is the working directory's.
+    assert_eq!(
+        Config::load(None).unwrap().data_dir,
+        std::path::Path::new("./data")
+    );
 }
 
 #[test]
@@ -61,6 +105,8 @@ fn bad_configurations_say_why() {
         ("[snapshots]\nevery_ms = 1100", "multiple"),
         ("[[shards]]\ncpu = 1\nring = \"/dev/shm/a\"\n[[shards]]\ncpu = 1\nring = \"/dev/shm/b\"", "one executor per core"),
         ("colour = \"blue\"", "unknown field"),
+        ("[input]\nkind = \"capture\"\npath = \"x\"\nformat = \"pcap\"", "unknown variant `pcap`"),
+        ("[[shards]]\nring_bytes = 1048576", "missing field `cpu`"),
     ] {
         let err = Config::from_toml(text).unwrap_err();
         assert!(err.contains(why), "{text}: {err}");

@@ -17,10 +17,19 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
 pub const LOCK_FILE: &str = "chronicle.lock";
 
 /// An exclusive hold on a data directory: one writer at a time (`chronicle run`, `import`,
-/// `engine run`), released when dropped or when the process dies.
+/// `engine run`), released when dropped or when the process dies. The lock file names the
+/// holder while it is held and is emptied on release, so a line left in it is either the
+/// holder's or that of a process that died holding it (the next writer replaces it).
 #[derive(Debug)]
 pub struct DirLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Still locked here: no other writer can have written its line yet.
+        let _ = self.file.set_len(0);
+    }
 }
 
 /// Takes the data directory `dir` (created if missing) for `what`, a description written
@@ -51,7 +60,7 @@ pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock, StorageError> {
     }
     file.set_len(0).map_err(io_at(&path))?;
     writeln!(file, "pid {}: {what}", std::process::id()).map_err(io_at(&path))?;
-    Ok(DirLock { _file: file })
+    Ok(DirLock { file })
 }
 
 /// Entries a directory listing may hold before [`sorted_entries`] refuses it.

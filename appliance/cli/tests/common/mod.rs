@@ -93,6 +93,14 @@ pub fn kill_at_random(
 
 /// A partition of `n` alternating trades and quotes on 2024-08-08; returns its directory.
 pub fn partition(data: &Path, n: u64) -> PathBuf {
+    let t0 = chronicle_storage::utc::parse_time("2024-08-08T12:00:00Z").unwrap();
+    events(data, t0, n);
+    data.join("v1/testvenue/abc/2024-08-08")
+}
+
+/// `n` alternating trades (even `i`) and quotes of `testvenue/abc`, 1 ms apart from `t0`,
+/// imported into `data` (each into the partition of its UTC day).
+pub fn events(data: &Path, t0: u64, n: u64) {
     let mut sink = PartitionSink::new(
         data,
         Source {
@@ -114,7 +122,6 @@ pub fn partition(data: &Path, n: u64) -> PathBuf {
             expiration_ns: 0,
         })
         .unwrap();
-    let t0 = chronicle_storage::utc::parse_time("2024-08-08T12:00:00Z").unwrap();
     for i in 0..n {
         let body = if i % 2 == 0 {
             Body::Trade(Trade {
@@ -137,7 +144,6 @@ pub fn partition(data: &Path, n: u64) -> PathBuf {
             .unwrap();
     }
     sink.finish().unwrap();
-    data.join("v1/testvenue/abc/2024-08-08")
 }
 
 /// `chronicle` arguments: `command`, then `--input capture --data-dir data`.
