@@ -18,7 +18,7 @@ fn a_second_writer_is_refused_while_the_data_dir_is_held() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} ran beside the holder");
         assert!(
-            err.contains("in use by another writer")
+            err.contains("in use by another process")
                 && err.contains(&format!("pid {}: the test", std::process::id())),
             "{args:?}: {err}"
         );

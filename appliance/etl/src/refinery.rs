@@ -136,6 +136,10 @@ struct Token {
     book: Book,
 }
 
+/// Closed late streams kept ready (sealed, no descriptor: a few hundred bytes each) for a
+/// later late record of their day.
+pub const MAX_READY_LATE_STREAMS: usize = 1024;
+
 /// A partition writer's key: token, `YYYYMMDD`, late stream or not. Ordered, so flushing and
 /// closing walk partitions deterministically.
 pub type PartitionKey = (u32, u32, bool);
@@ -148,13 +152,17 @@ pub struct Refinery {
     writers: BTreeMap<Key, PartitionWriter>,
     /// Sealed writers that take their key's next append without touching the disk: existing
     /// open partitions a declaration prepared, and late streams closed in this run (a later
-    /// late record of their day reopens them; their file is the flush writer's).
+    /// late record of their day reopens them; their file is the flush writer's). At most
+    /// [`MAX_READY_LATE_STREAMS`] late streams are kept; past it the oldest day's is dropped
+    /// and a later record of that day reopens its file (`partitions_reopened`).
     ready: BTreeMap<Key, PartitionWriter>,
     /// Partitions this run has started (their definition record is assigned), written to
-    /// or, when re-deriving, already durable.
+    /// or, when re-deriving, already durable. A day's partition leaves it when it closes (no
+    /// record of that day reaches it again: later ones are late); late streams stay.
     seen: std::collections::BTreeSet<Key>,
-    /// Partitions this run closed (their day is over).
-    closed: std::collections::BTreeSet<Key>,
+    /// Late streams this run created and closed: their file exists, so a later late record of
+    /// their day reopens it instead of creating it. One key per day that had late records.
+    closed_late: std::collections::BTreeSet<Key>,
     scratch: Box<[u8; MAX_RECORD_LEN]>,
     /// Scratch for an injected snapshot's levels, reserved once.
     levels: Vec<Level>,
@@ -174,7 +182,7 @@ impl Refinery {
             writers: BTreeMap::new(),
             ready: BTreeMap::new(),
             seen: std::collections::BTreeSet::new(),
-            closed: std::collections::BTreeSet::new(),
+            closed_late: std::collections::BTreeSet::new(),
             scratch: Box::new([0u8; MAX_RECORD_LEN]),
             levels: Vec::with_capacity(2 * MAX_LEVELS_PER_SIDE),
             counters: Counters::default(),
@@ -531,7 +539,7 @@ impl Refinery {
         // files exclusively, so a wrong guess is an error, never an overwrite.)
         if self.cfg.backend == Backend::Sealed
             && key.1 > self.tokens[&token_id].last_day_on_disk
-            && !self.closed.contains(&key)
+            && !self.closed_late.contains(&key)
         {
             return Ok(PartitionWriter::create_sealed(&dir, header, meta));
         }
@@ -585,13 +593,30 @@ impl Refinery {
 
     fn close(&mut self, key: Key) -> Result<Closed, EtlError> {
         let mut w = self.writers.remove(&key).expect("key exists");
-        self.closed.insert(key);
+        let late = key.2;
+        if late {
+            self.closed_late.insert(key);
+        } else {
+            let removed = self.seen.remove(&key);
+            assert!(removed, "an open partition was started: {key:?}");
+        }
         self.counters.partitions_closed += 1;
         let paths = w.paths().clone();
         let c = w.close()?;
         // A late stream takes records of its day for as long as they come.
-        if w.is_sealed() && key.2 {
+        if w.is_sealed() && late {
             self.ready.insert(key, w);
+            let kept = self.ready.keys().filter(|k| k.2).count();
+            if kept > MAX_READY_LATE_STREAMS {
+                let oldest = self
+                    .ready
+                    .keys()
+                    .filter(|k| k.2)
+                    .min_by_key(|k| (k.1, k.0))
+                    .copied()
+                    .expect("more than the bound are kept");
+                self.ready.remove(&oldest);
+            }
         }
         Ok(Closed {
             meta: c.meta,
@@ -607,7 +632,7 @@ impl Refinery {
         let unfinished: Vec<Key> = self
             .seen
             .iter()
-            .filter(|k| !self.writers.contains_key(k) && !self.closed.contains(k))
+            .filter(|k| !self.writers.contains_key(k) && !self.closed_late.contains(k))
             .copied()
             .collect();
         for (token, day, late) in unfinished {

@@ -17,7 +17,7 @@
 
 use crate::direct::{ChunkPool, DirectSegment};
 use crate::helper::{pin_helper, Helper};
-use crate::RuntimeError;
+use crate::{RuntimeError, ThreadFailure};
 use chronicle_etl::Closed;
 use chronicle_state::store::Pending;
 use chronicle_storage::fsutil::{create_dir_durable, fsync_dir};
@@ -102,7 +102,9 @@ impl FlushWriter {
                         }
                     }
                 })
-                .map_err(|e| RuntimeError::Executor(format!("flush writer: {e}")))?;
+                .map_err(|e| {
+                    RuntimeError::thread("flush writer", ThreadFailure::Spawn(e.to_string()))
+                })?;
             Ok(Box::new(move || {
                 let _ = thread.join();
             }))

@@ -4,7 +4,7 @@
 //! waiting, or waits for it when it cannot go on without it. The flush writer's thread is a
 //! glommio executor rather than a plain thread; it is a helper all the same ([`Helper::start`]).
 
-use crate::RuntimeError;
+use crate::{RuntimeError, ThreadFailure};
 use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
 
 /// Joins a helper's thread once its request channel is closed.
@@ -52,7 +52,7 @@ impl<Q: Send + 'static, A: Send + 'static> Helper<Q, A> {
                         }
                     }
                 })
-                .map_err(|e| RuntimeError::Executor(format!("{name} thread: {e}")))?;
+                .map_err(|e| RuntimeError::thread(name, ThreadFailure::Spawn(e.to_string())))?;
             Ok(Box::new(move || {
                 let _ = thread.join();
             }))
@@ -119,7 +119,7 @@ impl<Q: Send + 'static, A: Send + 'static> Helper<Q, A> {
     }
 
     fn died(&self) -> RuntimeError {
-        RuntimeError::Executor(format!("the {} thread ended", self.name))
+        RuntimeError::thread(self.name.clone(), ThreadFailure::Ended)
     }
 }
 

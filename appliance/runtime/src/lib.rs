@@ -6,6 +6,7 @@
 pub mod config;
 pub mod declarations;
 pub mod direct;
+mod error;
 pub mod feed;
 pub mod flush;
 pub mod helper;
@@ -15,6 +16,8 @@ pub mod run;
 pub mod shard;
 pub mod snapshots;
 pub mod stats;
+
+pub use error::{RuntimeError, ThreadFailure};
 
 /// Configures the fail points from `FAILPOINTS` for the rest of the process (`chronicle`'s
 /// failure tests); does nothing unless built with feature `failpoints`.
@@ -37,32 +40,4 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error(transparent)]
-    Etl(#[from] chronicle_etl::EtlError),
-    #[error(transparent)]
-    State(#[from] chronicle_state::StateError),
-    #[error(transparent)]
-    Storage(#[from] chronicle_storage::StorageError),
-    #[error(transparent)]
-    Direct(#[from] direct::DirectError),
-    #[error("ring: {0}")]
-    Ring(String),
-    #[error("engine: {0}")]
-    Engine(String),
-    #[error("executor: {0}")]
-    Executor(String),
-    #[error("{0}")]
-    Config(String),
-    #[error("shard {index} failed: {source}")]
-    Shard {
-        index: usize,
-        source: Box<RuntimeError>,
-    },
-    /// The run stopped because a shard failed (the shard's own error is reported first).
-    #[error("stopped: a shard failed")]
-    ShardFailed,
 }

@@ -29,17 +29,16 @@ impl Rings {
     ) -> Result<(Self, Vec<Producer>, Vec<Consumer>), RuntimeError> {
         let mut made = Self { paths: Vec::new() };
         let (mut producers, mut consumers) = (Vec::new(), Vec::new());
-        let err = |e: chronicle_feed::RingError| RuntimeError::Ring(e.to_string());
         for (path, bytes) in rings {
-            if chronicle_feed::remove_stale(path).map_err(err)? {
+            if chronicle_feed::remove_stale(path)? {
                 eprintln!(
                     "chronicle: {}: a ring left by a process that is gone; replaced",
                     path.display()
                 );
             }
-            producers.push(chronicle_feed::create(path, *bytes, Access::Owner).map_err(err)?);
+            producers.push(chronicle_feed::create(path, *bytes, Access::Owner)?);
             made.paths.push(path.clone());
-            consumers.push(chronicle_feed::attach(path, &AttachOptions::default()).map_err(err)?);
+            consumers.push(chronicle_feed::attach(path, &AttachOptions::default())?);
         }
         Ok((made, producers, consumers))
     }

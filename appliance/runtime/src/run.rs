@@ -3,7 +3,7 @@
 use crate::config::{Config, Input};
 use crate::feed::RingSink;
 use crate::shard::{self, ShardReport, ShardSettings};
-use crate::RuntimeError;
+use crate::{RuntimeError, ThreadFailure};
 use chronicle_etl::RefineryConfig;
 use chronicle_feed::{FeedHandler, ShardMap};
 use chronicle_import::CaptureFormat;
@@ -76,8 +76,8 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             s.ring_bytes >> 20
         );
     }
-    let map =
-        ShardMap::modulo(cfg.shards.len()).map_err(|e| RuntimeError::Config(e.to_string()))?;
+    let map = ShardMap::modulo(cfg.shards.len())
+        .map_err(|e| RuntimeError::Config(format!("[[shards]]: {e}")))?;
     let source = Source {
         kind: "feed".into(),
         format: match &cfg.input {
@@ -155,20 +155,23 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
     // the run's error before anything the feed said about it.
     let mut shards = Vec::new();
     let mut failure = None;
-    for h in handles {
+    for (index, h) in handles.into_iter().enumerate() {
         match h.join() {
             Ok(Ok(report)) => shards.push(report),
             Ok(Err(e)) => {
                 failure.get_or_insert(e);
             }
             Err(e) => {
-                failure.get_or_insert(RuntimeError::Executor(e.to_string()));
+                failure.get_or_insert(RuntimeError::thread(
+                    format!("shard {index}"),
+                    ThreadFailure::Failed(e.to_string()),
+                ));
             }
         }
     }
     if let Some(t) = tiers {
         t.join()
-            .map_err(|_| RuntimeError::Executor("tier manager thread panicked".into()))?;
+            .map_err(|_| RuntimeError::thread("tier manager", ThreadFailure::Panicked))?;
     }
     if let Some(e) = failure {
         return Err(e);
@@ -197,14 +200,18 @@ fn check_host(cfg: &Config) -> Result<(), RuntimeError> {
         .chain([("feed_cpu".to_string(), cfg.feed_cpu)])
     {
         if !available.contains(&cpu) {
-            return Err(RuntimeError::Config(format!(
-                "{what} = {cpu}: not a core this process may run on (available: {available:?})"
-            )));
+            return Err(RuntimeError::Core {
+                key: what,
+                cpu,
+                available,
+            });
         }
     }
     if let Input::Capture { path, .. } = &cfg.input {
-        std::fs::File::open(path)
-            .map_err(|e| RuntimeError::Config(format!("input {}: {e}", path.display())))?;
+        std::fs::File::open(path).map_err(|source| RuntimeError::Input {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -226,11 +233,14 @@ fn run_feed(
             bind,
             recv_buffer_bytes,
         } => {
-            let socket = std::net::UdpSocket::bind(bind)
-                .map_err(|e| RuntimeError::Config(format!("bind {bind}: {e}")))?;
+            let socket_err = |source| RuntimeError::Socket {
+                bind: bind.clone(),
+                source,
+            };
+            let socket = std::net::UdpSocket::bind(bind).map_err(socket_err)?;
             let mut handler =
                 FeedHandler::with_receive_buffer(socket, producers, map, *recv_buffer_bytes)
-                    .map_err(|e| RuntimeError::Config(format!("udp {bind}: {e}")))?;
+                    .map_err(|e| RuntimeError::Config(format!("udp feed: {e}")))?;
             let rb = handler.receive_buffer();
             eprintln!(
                 "chronicle: feed: udp {bind}: receive buffer {} bytes granted of {} asked ({})",
@@ -251,11 +261,11 @@ fn run_feed(
             }
             let feed = handler
                 .spawn(Some(cfg.feed_cpu), false, stop.clone())
-                .map_err(|e| RuntimeError::Config(e.to_string()))?;
+                .map_err(|e| RuntimeError::thread("feed", ThreadFailure::Spawn(e.to_string())))?;
             let (handler, result) = feed
                 .join()
-                .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
-            result.map_err(|e| RuntimeError::Ring(e.to_string()))?;
+                .map_err(|_| RuntimeError::thread("feed", ThreadFailure::Panicked))?;
+            result.map_err(socket_err)?;
             let st = handler.stats();
             Ok((st.records_written, 0, st.records_dropped, Some(st)))
         }
@@ -274,11 +284,14 @@ fn run_feed(
                     replay_into(&bounded, &data_dir, &mut sink)?;
                     Ok((sink.events, sink.full_waits, 0))
                 })
-                .map_err(|e| RuntimeError::Config(e.to_string()))?;
+                .map_err(|e| RuntimeError::thread("feed", ThreadFailure::Spawn(e.to_string())))?;
             let r = feed
                 .join()
-                .map_err(|_| RuntimeError::Config("feed thread panicked".into()))?;
-            let r = r.map_err(RuntimeError::Config)?;
+                .map_err(|_| RuntimeError::thread("feed", ThreadFailure::Panicked))?;
+            let r = r.map_err(|reason| RuntimeError::Feed {
+                input: input_key(&cfg.input),
+                reason,
+            })?;
             if follow {
                 eprintln!(
                     "chronicle: the input ended ({} events); following until SIGTERM",
@@ -372,8 +385,7 @@ fn spawn_tier_manager(
         return Ok(None);
     }
     let grace = Duration::from_millis(cfg.partitions.grace_ms);
-    let manager = chronicle_tier::TierManager::new(cfg.tiers.clone(), &cfg.data_dir, grace)
-        .map_err(|e| RuntimeError::Config(e.to_string()))?;
+    let manager = chronicle_tier::TierManager::new(cfg.tiers.clone(), &cfg.data_dir, grace)?;
     if let Some(m) = metrics {
         m.add_shared(tier_counters(&manager.counters()));
     }
@@ -399,7 +411,7 @@ fn spawn_tier_manager(
                 }
             }
         })
-        .map_err(|e| RuntimeError::Config(format!("tier manager thread: {e}")))?;
+        .map_err(|e| RuntimeError::thread("tier manager", ThreadFailure::Spawn(e.to_string())))?;
     Ok(Some(handle))
 }
 

@@ -197,7 +197,7 @@ pub fn spawn(
     let builder = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(settings.cpu))
         .name(&format!("shard-{}", settings.index))
         .io_memory(settings.io_memory_bytes);
-    let index = settings.index;
+    let (index, cpu) = (settings.index, settings.cpu);
     builder
         // The shard is the executor's one task and never yields: it issues no I/O on its core
         // (its files are the flush writer's), so the reactor has nothing to reap here, and
@@ -222,7 +222,10 @@ pub fn spawn(
                 }
             })
         })
-        .map_err(|e| RuntimeError::Executor(e.to_string()))
+        .map_err(|e| RuntimeError::Executor {
+            cpu,
+            reason: e.to_string(),
+        })
 }
 
 impl Shard {
@@ -392,7 +395,7 @@ impl Shard {
             if let Some(p) = self.previous_read.take() {
                 self.stats.hot_path.record(self.clock.delta_as_nanos(p, t0));
             }
-            let popped = ring.pop().map_err(|f| RuntimeError::Ring(f.to_string()))?;
+            let popped = ring.pop()?;
             let idle = match popped {
                 Some(view) => {
                     self.previous_read = Some(t0);
@@ -401,8 +404,10 @@ impl Shard {
                     }
                     self.first_read.get_or_insert(t0);
                     self.last_read = t0;
-                    let rec = view.decode().map_err(|e| {
-                        RuntimeError::Ring(format!("undecodable record from the ring: {e}"))
+                    let rec = view.decode().map_err(|source| RuntimeError::Record {
+                        from: "the ring",
+                        bytes: view.bytes.len(),
+                        source,
                     })?;
                     // The refinery's and the engine's shares are timed on a sample.
                     self.sampled = n % SAMPLE_EVERY == 0;
@@ -442,9 +447,10 @@ impl Shard {
 
     /// One record off the ring (`raw`: its bytes, for the hold).
     fn handle(&mut self, rec: &Record<'_>, raw: &[u8]) -> Result<(), RuntimeError> {
-        fail::fail_point!("shard::handle", |msg| Err(RuntimeError::Engine(
-            msg.unwrap_or_else(|| "fail point shard::handle".into())
-        )));
+        fail::fail_point!("shard::handle", |msg| Err(RuntimeError::Engine {
+            token: rec.meta.token_id,
+            reason: msg.unwrap_or_else(|| "fail point shard::handle".into())
+        }));
         let token = rec.meta.token_id;
         match rec.body {
             Body::Definition(def) if rec.meta.global_tick_id == DECLARE_TICK => {
@@ -619,12 +625,17 @@ impl Shard {
             }
             let mut at = 0;
             while at < held.len() {
+                let undecodable = |bytes, source| RuntimeError::Record {
+                    from: "the records held for a declaration",
+                    bytes,
+                    source,
+                };
                 let view = chronicle_protocol::RecordView::parse(&held[at..])
-                    .map_err(|e| RuntimeError::Ring(format!("held record: {e}")))?;
+                    .map_err(|e| undecodable(held.len() - at, e))?;
                 at += view.bytes.len();
                 let rec = view
                     .decode()
-                    .map_err(|e| RuntimeError::Ring(format!("held record: {e}")))?;
+                    .map_err(|e| undecodable(view.bytes.len(), e))?;
                 self.event(&rec)?;
             }
         }
@@ -678,7 +689,10 @@ impl Shard {
         }
         pushed?;
         match failed {
-            Some(e) => Err(RuntimeError::Engine(e.to_string())),
+            Some(e) => Err(RuntimeError::Engine {
+                token,
+                reason: e.to_string(),
+            }),
             None => Ok(()),
         }
     }

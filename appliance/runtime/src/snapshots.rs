@@ -6,7 +6,7 @@
 //! exchange time, and a store batch holds a token once, in point order).
 
 use crate::helper::Helper;
-use crate::RuntimeError;
+use crate::{RuntimeError, ThreadFailure};
 use chronicle_state::store::{Pending, SnapshotStore};
 use std::path::Path;
 use std::time::Instant;
@@ -73,7 +73,7 @@ impl SnapshotWriter {
 }
 
 fn received(r: Result<Written, String>) -> Result<Written, RuntimeError> {
-    r.map_err(|e| RuntimeError::Executor(format!("snapshot writer: {e}")))
+    r.map_err(|e| RuntimeError::thread("snapshot writer", ThreadFailure::Failed(e)))
 }
 
 fn write_rounds(store: &SnapshotStore, mut points: Vec<Pending>) -> Result<Written, String> {

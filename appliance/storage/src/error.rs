@@ -19,6 +19,9 @@ pub enum StorageError {
     BadHeader { path: PathBuf, reason: String },
     #[error("{}: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// A lock file another process holds ([`crate::fsutil::lock_file`]).
+    #[error("{}: in use by another process ({holder}); one at a time", path.display())]
+    Locked { path: PathBuf, holder: String },
 }
 
 impl StorageError {

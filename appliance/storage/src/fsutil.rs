@@ -16,51 +16,53 @@ pub fn fsync_dir(dir: &Path) -> Result<(), StorageError> {
 /// The file whose lock marks a data directory as in use by a writer.
 pub const LOCK_FILE: &str = "chronicle.lock";
 
-/// An exclusive hold on a data directory: one writer at a time (`chronicle run`, `import`,
-/// `engine run`), released when dropped or when the process dies. The lock file names the
-/// holder while it is held and is emptied on release, so a line left in it is either the
-/// holder's or that of a process that died holding it (the next writer replaces it).
+/// An exclusive `flock` on a file, released when dropped or when the process dies: one
+/// writer per data directory (`chronicle run`, `import`, `engine run`: [`lock_dir`]), one tier
+/// manager per cold root. The file names the holder while it is held and is emptied on
+/// release, so a line left in it is either the holder's or that of a process that died
+/// holding it (the next holder replaces it).
 #[derive(Debug)]
-pub struct DirLock {
+pub struct FileLock {
     file: File,
 }
 
-impl Drop for DirLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
-        // Still locked here: no other writer can have written its line yet.
+        // Still locked here: no other holder can have written its line yet.
         let _ = self.file.set_len(0);
     }
 }
 
-/// Takes the data directory `dir` (created if missing) for `what`, a description written
-/// into the lock file; fails at once, naming the holder, if another process holds it.
-pub fn lock_dir(dir: &Path, what: &str) -> Result<DirLock, StorageError> {
-    create_dir_durable(dir)?;
-    let path = dir.join(LOCK_FILE);
+/// Takes the lock file `path` for `what` (written into it as `pid N: what`); fails at once
+/// with [`StorageError::Locked`], naming the holder, if another process holds it.
+pub fn lock_file(path: &Path, what: &str) -> Result<FileLock, StorageError> {
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(&path)
-        .map_err(io_at(&path))?;
+        .open(path)
+        .map_err(io_at(path))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            return Err(StorageError::Invalid {
-                path,
-                reason: format!(
-                    "the data directory is in use by another writer ({}); one at a time",
-                    holder.trim()
-                ),
+            let holder = std::fs::read_to_string(path).unwrap_or_default();
+            return Err(StorageError::Locked {
+                path: path.to_owned(),
+                holder: holder.trim().to_owned(),
             });
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(StorageError::io(&path, e)),
+        Err(std::fs::TryLockError::Error(e)) => return Err(StorageError::io(path, e)),
     }
-    file.set_len(0).map_err(io_at(&path))?;
-    writeln!(file, "pid {}: {what}", std::process::id()).map_err(io_at(&path))?;
-    Ok(DirLock { file })
+    file.set_len(0).map_err(io_at(path))?;
+    writeln!(file, "pid {}: {what}", std::process::id()).map_err(io_at(path))?;
+    Ok(FileLock { file })
+}
+
+/// Takes the data directory `dir` (created if missing) for `what`: its [`LOCK_FILE`].
+pub fn lock_dir(dir: &Path, what: &str) -> Result<FileLock, StorageError> {
+    create_dir_durable(dir)?;
+    lock_file(&dir.join(LOCK_FILE), what)
 }
 
 /// Entries a directory listing may hold before [`sorted_entries`] refuses it.

@@ -252,7 +252,19 @@ impl PartitionWriter {
             path: self.paths.segment.clone(),
             reason: format!("refusing to append an invalid record: {e}"),
         })?;
+        // One token per partition: a record of another would be read as this one's.
+        assert_eq!(
+            view.meta.token_id,
+            self.header().token_id,
+            "{}: a record of another token",
+            self.paths.segment.display()
+        );
         let offset = self.segment.append(record)?;
+        assert_eq!(
+            self.segment.end_offset(),
+            offset + frame_len(record.len()) as u64,
+            "frames are contiguous"
+        );
         self.stats.note(&view);
         if let Some(e) = self.builder.note(
             offset,

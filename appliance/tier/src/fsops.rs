@@ -100,33 +100,19 @@ pub fn stamp(path: &Path) -> Result<Stamp, TierError> {
     })
 }
 
-/// An exclusive `flock` on a file, released when dropped (or when the process dies): one
-/// tier manager per cold root.
+/// One tier manager per cold root: the storage crate's file lock on the root's lock file.
 pub struct RootLock {
-    _file: File,
+    _lock: chronicle_storage::fsutil::FileLock,
 }
 
 impl RootLock {
     pub fn acquire(path: &Path) -> Result<Self, TierError> {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| TierError::io(path, e))?;
-        // SAFETY: flock on a descriptor this function owns; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(if e.kind() == std::io::ErrorKind::WouldBlock {
-                TierError::Locked {
-                    path: path.to_owned(),
-                }
-            } else {
-                TierError::io(path, e)
-            });
+        match chronicle_storage::fsutil::lock_file(path, "chronicle tier manager") {
+            Ok(lock) => Ok(Self { _lock: lock }),
+            Err(chronicle_storage::StorageError::Locked { path, .. }) => {
+                Err(TierError::Locked { path })
+            }
+            Err(e) => Err(e.into()),
         }
-        Ok(Self { _file: file })
     }
 }
