@@ -54,6 +54,45 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             .map(|(p, s)| (p.clone(), s.ring_bytes))
             .collect::<Vec<_>>(),
     )?;
+    say_where(cfg, &ring_paths);
+    let map = ShardMap::modulo(cfg.shards.len())
+        .map_err(|e| RuntimeError::Config(format!("[[shards]]: {e}")))?;
+    let metrics = start_metrics(cfg, &ring_paths);
+    let done = Arc::new(AtomicBool::new(false));
+    let tiers = spawn_tier_manager(cfg, done.clone(), metrics.as_ref())?;
+    let source = source_of(&cfg.input);
+    let mut handles = Vec::new();
+    for (i, consumer) in consumers.into_iter().enumerate() {
+        // A failing shard sets `stop`: the feed ends at once and so does the run.
+        handles.push(shard::spawn(
+            shard_settings(cfg, i, &source, metrics.as_ref()),
+            consumer,
+            done.clone(),
+            stop.clone(),
+        )?);
+    }
+    let feed = run_feed(cfg, follow, &stop, producers, map, metrics.as_ref());
+    done.store(true, Ordering::Release);
+    let shards = join_shards(handles);
+    if let Some(t) = tiers {
+        t.join()
+            .map_err(|_| RuntimeError::thread("tier manager", ThreadFailure::Panicked))?;
+    }
+    let shards = shards?;
+    let (feed_events, feed_full_waits, ring_drops, feed) = feed?;
+    Ok(RunSummary {
+        shards,
+        feed_events,
+        feed_full_waits,
+        ring_drops,
+        feed,
+        elapsed: started.elapsed(),
+        metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
+    })
+}
+
+/// Says at start where the data goes and which shard reads which ring on which core.
+fn say_where(cfg: &Config, ring_paths: &[PathBuf]) {
     eprintln!(
         "chronicle: data in {}; tiers: cold {}, remote {}",
         std::fs::canonicalize(&cfg.data_dir)
@@ -68,7 +107,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             .as_ref()
             .map_or("none".into(), |r| format!("{}/{}", r.endpoint, r.bucket)),
     );
-    for (i, (s, path)) in cfg.shards.iter().zip(&ring_paths).enumerate() {
+    for (i, (s, path)) in cfg.shards.iter().zip(ring_paths).enumerate() {
         eprintln!(
             "chronicle: shard {i} on core {}, ring {} ({} MiB)",
             s.cpu,
@@ -76,83 +115,90 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             s.ring_bytes >> 20
         );
     }
-    let map = ShardMap::modulo(cfg.shards.len())
-        .map_err(|e| RuntimeError::Config(format!("[[shards]]: {e}")))?;
-    let source = Source {
+}
+
+/// Where the partitions' records come from, for their `meta.json`.
+fn source_of(input: &Input) -> Source {
+    Source {
         kind: "feed".into(),
-        format: match &cfg.input {
+        format: match input {
             Input::Synthetic { .. } => "synthetic".into(),
             Input::Capture { path, format, .. } => {
                 Input::capture_format(path, *format).name().into()
             }
             Input::Udp { .. } => "udp".into(),
         },
-        file: match &cfg.input {
+        file: match input {
             Input::Capture { path, .. } => Some(path.display().to_string()),
             _ => None,
         },
-    };
-    // Metrics are not worth stopping ingestion for: a failed bind is reported and the run goes
-    // on (the `ChronicleScrapeDown` alert sees it).
-    let metrics = if cfg.metrics.enabled {
-        let rings = ring_paths
-            .iter()
-            .enumerate()
-            .map(|(shard, path)| chronicle_metrics::RingWatch {
-                shard,
-                path: path.clone(),
-            })
-            .collect();
-        match chronicle_metrics::MetricsServer::start(&cfg.metrics.listen, rings) {
-            Ok(m) => {
-                eprintln!("chronicle: metrics on http://{}/metrics", m.local_addr());
-                Some(m)
-            }
-            Err(e) => {
-                eprintln!(
-                    "chronicle: metrics disabled: cannot listen on {}: {e}",
-                    cfg.metrics.listen
-                );
-                None
-            }
-        }
-    } else {
-        None
-    };
-    let done = Arc::new(AtomicBool::new(false));
-    let tiers = spawn_tier_manager(cfg, done.clone(), metrics.as_ref())?;
-    let mut handles = Vec::new();
-    for (i, (s, consumer)) in cfg.shards.iter().zip(consumers).enumerate() {
-        let mut refinery = RefineryConfig::new(cfg.data_dir.clone(), source.clone());
-        refinery.inject_every_ns = cfg.partitions.inject_book_every_ms * 1_000_000;
-        refinery.grace_ns = cfg.partitions.grace_ms * 1_000_000;
-        refinery.late_policy = cfg.partitions.late_policy.into();
-        refinery.append_existing = true;
-        refinery.backend = chronicle_etl::Backend::Sealed;
-        let settings = ShardSettings {
-            index: i,
-            cpu: s.cpu,
-            shard_cpus: cfg.shards.iter().map(|s| s.cpu).collect(),
-            refinery,
-            flush_interval: Duration::from_millis(cfg.flush.interval_ms),
-            snapshot_every_ns: cfg.snapshots.every_ms * 1_000_000,
-            retain: cfg.snapshots.retain,
-            io_memory_bytes: cfg.io_memory_bytes,
-            metrics: metrics.as_ref().map(|m| m.reporter()),
-        };
-        // A failing shard sets `stop`: the feed ends at once and so does the run.
-        handles.push(shard::spawn(
-            settings,
-            consumer,
-            done.clone(),
-            stop.clone(),
-        )?);
     }
+}
 
-    let feed = run_feed(cfg, follow, &stop, producers, map, metrics.as_ref());
-    done.store(true, Ordering::Release);
-    // Every shard is joined (the healthy ones flush what they read); a shard's failure is
-    // the run's error before anything the feed said about it.
+/// `/metrics`, if enabled. Metrics are not worth stopping ingestion for: a failed bind is
+/// reported and the run goes on (the `ChronicleScrapeDown` alert sees it).
+fn start_metrics(
+    cfg: &Config,
+    ring_paths: &[PathBuf],
+) -> Option<chronicle_metrics::MetricsServer> {
+    if !cfg.metrics.enabled {
+        return None;
+    }
+    let rings = ring_paths
+        .iter()
+        .enumerate()
+        .map(|(shard, path)| chronicle_metrics::RingWatch {
+            shard,
+            path: path.clone(),
+        })
+        .collect();
+    match chronicle_metrics::MetricsServer::start(&cfg.metrics.listen, rings) {
+        Ok(m) => {
+            eprintln!("chronicle: metrics on http://{}/metrics", m.local_addr());
+            Some(m)
+        }
+        Err(e) => {
+            eprintln!(
+                "chronicle: metrics disabled: cannot listen on {}: {e}",
+                cfg.metrics.listen
+            );
+            None
+        }
+    }
+}
+
+/// Shard `index`'s settings: its core, its refinery (sealed partition writers: the flush
+/// writer owns the files), its cadences.
+fn shard_settings(
+    cfg: &Config,
+    index: usize,
+    source: &Source,
+    metrics: Option<&chronicle_metrics::MetricsServer>,
+) -> ShardSettings {
+    let mut refinery = RefineryConfig::new(cfg.data_dir.clone(), source.clone());
+    refinery.inject_every_ns = cfg.partitions.inject_book_every_ms * 1_000_000;
+    refinery.grace_ns = cfg.partitions.grace_ms * 1_000_000;
+    refinery.late_policy = cfg.partitions.late_policy.into();
+    refinery.append_existing = true;
+    refinery.backend = chronicle_etl::Backend::Sealed;
+    ShardSettings {
+        index,
+        cpu: cfg.shards[index].cpu,
+        shard_cpus: cfg.shards.iter().map(|s| s.cpu).collect(),
+        refinery,
+        flush_interval: Duration::from_millis(cfg.flush.interval_ms),
+        snapshot_every_ns: cfg.snapshots.every_ms * 1_000_000,
+        retain: cfg.snapshots.retain,
+        io_memory_bytes: cfg.io_memory_bytes,
+        metrics: metrics.map(|m| m.reporter()),
+    }
+}
+
+/// Joins every shard (the healthy ones flush what they read): their reports, or the first
+/// failure, which is the run's error before anything the feed said about it.
+fn join_shards(
+    handles: Vec<glommio::ExecutorJoinHandle<Result<ShardReport, RuntimeError>>>,
+) -> Result<Vec<ShardReport>, RuntimeError> {
     let mut shards = Vec::new();
     let mut failure = None;
     for (index, h) in handles.into_iter().enumerate() {
@@ -169,23 +215,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             }
         }
     }
-    if let Some(t) = tiers {
-        t.join()
-            .map_err(|_| RuntimeError::thread("tier manager", ThreadFailure::Panicked))?;
-    }
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let (feed_events, feed_full_waits, ring_drops, feed) = feed?;
-    Ok(RunSummary {
-        shards,
-        feed_events,
-        feed_full_waits,
-        ring_drops,
-        feed,
-        elapsed: started.elapsed(),
-        metrics_addr: metrics.as_ref().map(|m| m.local_addr()),
-    })
+    failure.map_or(Ok(shards), Err)
 }
 
 /// What the host must offer before anything is created: every configured core available to
