@@ -8,19 +8,24 @@
 //!   capture order, each token declared first, optionally fanned out to many tokens and
 //!   looped.
 //! - [`pacing`] is the schedule (when each record is meant to leave) and [`player`] sends a
-//!   source to a target (`/dev/shm` rings or UDP datagrams) on that schedule, measuring the
-//!   pacing error against the schedule (no coordinated omission).
+//!   source to one of the [`targets`] (`/dev/shm` rings, UDP datagrams, or none) on that
+//!   schedule, measuring the pacing error against the schedule (no coordinated omission) into
+//!   a [`report`].
 //!
 //! `docs/replay.md` is the user's guide (`chronicle replay`).
 
 mod error;
 pub mod pacing;
 pub mod player;
+pub mod report;
 pub mod source;
 pub mod synthetic;
+pub mod targets;
 
 pub use error::Error;
 pub use pacing::{Pacing, Schedule};
-pub use player::{play, NullTarget, PlayOptions, Report, RingTarget, Staged, Target, UdpTarget};
+pub use player::{play, PlayOptions};
+pub use report::Report;
 pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary, DECLARATION_TICK};
 pub use synthetic::{write_capture, Stats, SyntheticConfig, SyntheticFeed};
+pub use targets::{NullTarget, RingTarget, Staged, Target, UdpTarget};

@@ -137,10 +137,7 @@ fn source_of(input: &Input) -> Source {
 
 /// `/metrics`, if enabled. Metrics are not worth stopping ingestion for: a failed bind is
 /// reported and the run goes on (the `ChronicleScrapeDown` alert sees it).
-fn start_metrics(
-    cfg: &Config,
-    ring_paths: &[PathBuf],
-) -> Option<chronicle_metrics::MetricsServer> {
+fn start_metrics(cfg: &Config, ring_paths: &[PathBuf]) -> Option<chronicle_metrics::MetricsServer> {
     if !cfg.metrics.enabled {
         return None;
     }
