@@ -101,6 +101,7 @@ pub fn run(cfg: &Config, follow: bool, stop: Arc<AtomicBool>) -> Result<RunSumma
             .map(|(shard, path)| chronicle_metrics::RingWatch {
                 shard,
                 path: path.clone(),
+                read: chronicle_feed::read_fill,
             })
             .collect();
         match chronicle_metrics::MetricsServer::start(&cfg.metrics.listen, rings) {
