@@ -3,8 +3,8 @@ use crate::resume::resume;
 use crate::resume::Resume;
 use crate::EtlError;
 use chronicle_protocol::{
-    Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Level, Levels, Meta, Record,
-    MAX_RECORD_LEN,
+    Body, BookSnapshot, Declaration, Definition, FixedStr, Gap, GapReason, Level, Levels, Meta,
+    Record, MAX_RECORD_LEN,
 };
 use chronicle_storage::meta::{Completeness, PartitionMeta, Source};
 use chronicle_storage::partition::{partition_dir, PartitionPaths, PartitionWriter, SEGMENT_FILE};
@@ -119,6 +119,16 @@ pub struct Counters {
 pub struct ReplayResume {
     pub start_tick: u64,
     pub durable_tick: u64,
+}
+
+impl ReplayResume {
+    /// The resume point a declaration carries; None from a live feed (start tick 0).
+    pub fn of(d: &Declaration) -> Option<Self> {
+        (d.start_tick != 0).then_some(Self {
+            start_tick: d.start_tick,
+            durable_tick: d.durable_tick,
+        })
+    }
 }
 
 struct Token {

@@ -610,6 +610,73 @@ const _: () = assert!(tiles(
     Definition::LEN
 ));
 
+/// A token's declaration: "refine this token as this instrument". A feed sends one before the
+/// token's first event (a UDP sender again every second); the shard that reads it declares
+/// the token to its refinery. A control record of rings and datagrams, not an event: it is
+/// never stored (a partition opens with the instrument's `definition` record instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declaration {
+    /// The instrument (`symbol_id` = the token id).
+    pub definition: Definition,
+    /// 0 from a live feed. From a bounded replay (`chronicle run`) whose input an earlier run
+    /// began: the first tick id that run assigned the token, where this one starts again.
+    pub start_tick: u64,
+    /// With `start_tick`: the token's records up to this tick id are already durable; they
+    /// are refined again (book, clock, tick ids) but not written.
+    pub durable_tick: u64,
+}
+
+impl Declaration {
+    pub(crate) const LEN: usize = 136;
+    const START_TICK_AT: usize = Definition::LEN;
+    const DURABLE_TICK_AT: usize = Definition::LEN + 8;
+
+    /// A live feed's declaration of `definition` (no replay to resume).
+    pub fn live(definition: Definition) -> Self {
+        Self {
+            definition,
+            start_tick: 0,
+            durable_tick: 0,
+        }
+    }
+
+    /// The record that declares `token_id`. Its header carries no tick id and no times: it is
+    /// not an event.
+    pub fn record(self, token_id: u32) -> crate::Record<'static> {
+        crate::Record {
+            meta: crate::Meta {
+                token_id,
+                ..crate::Meta::default()
+            },
+            body: Body::Declaration(self),
+        }
+    }
+
+    fn read(b: &[u8]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            definition: Definition::read(b)?,
+            start_tick: u64_at(b, Self::START_TICK_AT),
+            durable_tick: u64_at(b, Self::DURABLE_TICK_AT),
+        })
+    }
+
+    fn write(&self, b: &mut [u8]) {
+        self.definition.write(b);
+        put_u64(b, Self::START_TICK_AT, self.start_tick);
+        put_u64(b, Self::DURABLE_TICK_AT, self.durable_tick);
+    }
+}
+
+// A definition's layout, then the two ticks.
+const _: () = assert!(tiles(
+    &[
+        (0, Definition::LEN),
+        (Declaration::START_TICK_AT, 8),
+        (Declaration::DURABLE_TICK_AT, 8),
+    ],
+    Declaration::LEN
+));
+
 /// Order-level (L3, "market by order") action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderAction {
@@ -739,6 +806,7 @@ pub enum Body<'a> {
     Heartbeat(Heartbeat),
     Definition(Definition),
     Order(Order),
+    Declaration(Declaration),
 }
 
 impl<'a> Body<'a> {
@@ -753,6 +821,7 @@ impl<'a> Body<'a> {
             Body::Heartbeat(_) => type_id::HEARTBEAT_V1,
             Body::Definition(_) => type_id::DEFINITION_V1,
             Body::Order(_) => type_id::ORDER_V1,
+            Body::Declaration(_) => type_id::DECLARATION_V1,
         }
     }
 
@@ -772,6 +841,7 @@ impl<'a> Body<'a> {
             Body::Heartbeat(_) => Heartbeat::LEN,
             Body::Definition(_) => Definition::LEN,
             Body::Order(_) => Order::LEN,
+            Body::Declaration(_) => Declaration::LEN,
         }
     }
 
@@ -840,6 +910,10 @@ impl<'a> Body<'a> {
                 fixed(Order::LEN)?;
                 Body::Order(Order::read(b)?)
             }
+            type_id::DECLARATION_V1 => {
+                fixed(Declaration::LEN)?;
+                Body::Declaration(Declaration::read(b)?)
+            }
             other => return Err(DecodeError::UnknownType { type_id: other }),
         })
     }
@@ -856,6 +930,7 @@ impl<'a> Body<'a> {
             Body::Heartbeat(v) => put_u64(b, Heartbeat::SEQUENCE_AT, v.sequence),
             Body::Definition(v) => v.write(b),
             Body::Order(v) => v.write(b),
+            Body::Declaration(v) => v.write(b),
         }
     }
 }

@@ -17,8 +17,8 @@ mod record;
 pub mod wire;
 
 pub use body::{
-    Bbo, Body, BookSnapshot, Definition, Gap, GapReason, Heartbeat, Level, LevelUpdate, Levels,
-    OpenInterest, Order, OrderAction, Side, Trade,
+    Bbo, Body, BookSnapshot, Declaration, Definition, Gap, GapReason, Heartbeat, Level,
+    LevelUpdate, Levels, OpenInterest, Order, OrderAction, Side, Trade,
 };
 pub use decimal::{format_scaled, parse_scaled, significant_decimals, Scaled, UNDEF};
 pub use error::{DecodeError, EncodeError, ParseDecimalError};

@@ -49,9 +49,10 @@ pub mod type_id {
     pub const HEARTBEAT_V1: u16 = 0x0007;
     pub const DEFINITION_V1: u16 = 0x0008;
     pub const ORDER_V1: u16 = 0x0009;
+    pub const DECLARATION_V1: u16 = 0x000A;
 
     /// Every known type id, in id order.
-    pub const ALL: [u16; 9] = [
+    pub const ALL: [u16; 10] = [
         LEVEL_UPDATE_V1,
         TRADE_V1,
         BBO_V1,
@@ -61,6 +62,7 @@ pub mod type_id {
         HEARTBEAT_V1,
         DEFINITION_V1,
         ORDER_V1,
+        DECLARATION_V1,
     ];
 
     /// The type id a snake_case name names ([`name`]'s inverse).
@@ -80,6 +82,7 @@ pub mod type_id {
             HEARTBEAT_V1 => "heartbeat",
             DEFINITION_V1 => "definition",
             ORDER_V1 => "order",
+            DECLARATION_V1 => "declaration",
             _ => return None,
         })
     }

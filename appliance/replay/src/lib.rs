@@ -22,5 +22,5 @@ pub mod synthetic;
 pub use error::Error;
 pub use pacing::{Pacing, Schedule};
 pub use player::{play, NullTarget, PlayOptions, Report, RingTarget, Staged, Target, UdpTarget};
-pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary, DECLARATION_TICK};
+pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary};
 pub use synthetic::{write_capture, Stats, SyntheticConfig, SyntheticFeed};
