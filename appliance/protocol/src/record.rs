@@ -110,8 +110,11 @@ impl Meta {
         }
     }
 
-    /// Rewrites the header fields of an encoded record in place (used when the refinery
-    /// assigns tick ids to records that arrive already encoded from a ring).
+    /// Writes these fields into the header of `record` (at least [`HEADER_LEN`] bytes), leaving
+    /// its type id, length and body as they are. [`Record::encode`] writes its header with it,
+    /// and the replay source re-stamps the records it holds encoded (each copy's token and
+    /// times). The refinery patches nothing in place: it gives the decoded record its tick id
+    /// and encodes it anew.
     pub fn write_into(&self, record: &mut [u8]) {
         assert!(record.len() >= HEADER_LEN, "record shorter than its header");
         put_u32(record, header::TOKEN_ID, self.token_id);
