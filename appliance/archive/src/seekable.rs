@@ -45,7 +45,7 @@ const _: () = assert!(tiles(
     ],
     FOOTER_LEN as usize
 ));
-/// Default frame size: seed 004 §4.
+/// Default frame size (`docs/formats/seekable-zstd.md`).
 pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
 pub const DEFAULT_LEVEL: i32 = 3;
 /// The largest range one [`SeekableReader::read_range`] call returns; read more in pieces.

@@ -1,4 +1,4 @@
-//! `book.q.zst.idx`: the jump table of a `book.q.zst` (seed 004 §4), so that a reader finds
+//! `book.q.zst.idx`: the jump table of a `book.q.zst`, so that a reader finds
 //! the frames holding a byte range without reading the `.zst`'s tail first. Byte layout in
 //! `docs/formats/seekable-zstd.md`:
 //!

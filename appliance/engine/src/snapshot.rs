@@ -18,7 +18,7 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// Snapshot type 1: one token's tick-engine state (the only type in schema 1).
 pub const SNAPSHOT_TYPE_TOKEN_ENGINE: u16 = 1;
 
-/// Byte offsets of every field (the spec table, as code).
+/// Byte offsets of every field (the tables of `docs/formats/snapshot.md`, as code).
 pub mod layout {
     pub const MAGIC: usize = 0;
     pub const VERSION: usize = 4;

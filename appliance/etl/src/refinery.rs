@@ -41,9 +41,10 @@ impl LatePolicy {
 pub struct RefineryConfig {
     pub data_dir: PathBuf,
     pub source: Source,
-    /// Book snapshot injection period in exchange time (seed 004: 60 s); 0 disables it.
+    /// Book snapshot injection period in exchange time (60 s by default: `docs/config.md`); 0
+    /// disables it.
     pub inject_every_ns: u64,
-    /// How long after midnight the previous day still takes records (seed 004: 1 h).
+    /// How long after midnight the previous day still takes records (1 h by default).
     pub grace_ns: u64,
     pub late_policy: LatePolicy,
     /// Reopen existing partitions (the appliance restarting) instead of refusing (an import).
