@@ -11,8 +11,8 @@
 use chronicle_bench::{imported_capture, records};
 use chronicle_etl::RefineryConfig;
 use chronicle_feed::clock::monotonic_ns;
-use chronicle_protocol::{Body, BookSnapshot, Record, RecordView};
-use chronicle_runtime::shard::{self, ShardSettings, DECLARE_TICK};
+use chronicle_protocol::{Body, BookSnapshot, Declaration, Record, RecordView};
+use chronicle_runtime::shard::{self, ShardSettings};
 use chronicle_runtime::stats::{PublishClock, Stage};
 use chronicle_storage::meta::Source;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,11 +40,16 @@ fn main() {
         })
         .cloned()
         .collect();
-    let definition = all
+    let declaration = all
         .iter()
-        .find(|b| matches!(Record::decode(b).unwrap().body, Body::Definition(_)))
-        .unwrap()
-        .clone();
+        .find_map(|b| match Record::decode(b).unwrap() {
+            Record {
+                meta,
+                body: Body::Definition(d),
+            } => Some(Declaration::live(d).record(meta.token_id).to_vec().unwrap()),
+            _ => None,
+        })
+        .unwrap();
     let first = RecordView::parse(&events[0]).unwrap().meta;
     let last = RecordView::parse(events.last().unwrap()).unwrap().meta;
     let span = last.exchange_ts_ns.max(last.receive_ts_ns)
@@ -106,11 +111,7 @@ fn main() {
         producer.publish();
     };
     let mut waits = 0u64;
-    let mut decl = definition.clone();
-    let mut m = RecordView::parse(&decl).unwrap().meta;
-    (m.global_tick_id, m.exchange_ts_ns, m.receive_ts_ns) = (DECLARE_TICK, 0, 0);
-    m.write_into(&mut decl);
-    push(&decl, &mut waits);
+    push(&declaration, &mut waits);
     let start = Instant::now();
     let mut n = 0u64;
     for l in 0..LOOPS {

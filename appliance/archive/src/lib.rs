@@ -1,4 +1,4 @@
-//! chronicle-archive: Zone 3 formats and stores (seed 004, sections 4 and 5).
+//! chronicle-archive: Zone 3 formats and stores (`docs/archive.md`).
 //!
 //! - [`source`]: positional reads of an immutable byte object, local file or remote object.
 //! - [`zidx`]: the `book.q.zst.idx` jump table (`QZSTIDX1`).
@@ -19,7 +19,8 @@ pub mod zidx;
 pub use error::ArchiveError;
 pub use stub::STUB_FILE;
 
-/// A cold partition's files, beside its `meta.json` and `index/time.idx` (seed 004 layout).
+/// A cold partition's files, beside its `meta.json` and `index/time.idx`
+/// (`docs/formats/partition.md`).
 pub const ARCHIVE_FILE: &str = "book.q.zst";
 pub const ARCHIVE_INDEX_FILE: &str = "book.q.zst.idx";
 pub use source::ReadAt;

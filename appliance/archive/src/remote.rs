@@ -1,4 +1,4 @@
-//! The S3-compatible object store of the RemoteCold tier (seed 004 §5.B), on `object_store`.
+//! The S3-compatible object store of the RemoteCold tier (`docs/archive.md`), on `object_store`.
 //!
 //! The API is **synchronous**: the tier manager and the reader are plain threads, so a
 //! [`RemoteStore`] owns a small tokio current-thread runtime and blocks on it. Never call it

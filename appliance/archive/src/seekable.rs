@@ -16,6 +16,7 @@
 use crate::source::LocalFile;
 use crate::zidx::{FrameTable, ZstIndex, MAX_BLOCK_SIZE, MAX_FRAMES, MIN_BLOCK_SIZE};
 use crate::{ArchiveError, ReadAt};
+use chronicle_protocol::wire::{tiles, u32_at};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -32,7 +33,19 @@ pub const SEEKABLE_MAGIC: u32 = zeekstd::SEEKABLE_MAGIC_NUMBER;
 /// descriptor, magic).
 const SKIPPABLE_HEADER_LEN: u64 = 8;
 const FOOTER_LEN: u64 = 9;
-/// Default frame size: seed 004 §4.
+const FOOTER_FRAME_COUNT_AT: usize = 0;
+const FOOTER_DESCRIPTOR_AT: usize = 4;
+const FOOTER_MAGIC_AT: usize = 5;
+
+const _: () = assert!(tiles(
+    &[
+        (FOOTER_FRAME_COUNT_AT, 4),
+        (FOOTER_DESCRIPTOR_AT, 1),
+        (FOOTER_MAGIC_AT, 4),
+    ],
+    FOOTER_LEN as usize
+));
+/// Default frame size (`docs/formats/seekable-zstd.md`).
 pub const DEFAULT_BLOCK_SIZE: u32 = 1 << 20;
 pub const DEFAULT_LEVEL: i32 = 3;
 /// The largest range one [`SeekableReader::read_range`] call returns; read more in pieces.
@@ -301,17 +314,17 @@ pub fn read_seek_table(src: &dyn ReadAt) -> Result<FrameTable, ArchiveError> {
     let footer_at = size - FOOTER_LEN;
     let mut footer = [0u8; FOOTER_LEN as usize];
     src.read_exact_at(footer_at, &mut footer)?;
-    let magic = u32::from_le_bytes(footer[5..9].try_into().unwrap());
+    let magic = u32_at(&footer, FOOTER_MAGIC_AT);
     if magic != SEEKABLE_MAGIC {
         return Err(corrupt(
-            footer_at + 5,
+            footer_at + FOOTER_MAGIC_AT as u64,
             "seek table footer magic",
             format!(
                 "{magic:#010x}, expected {SEEKABLE_MAGIC:#010x}: not a seekable zstd, or truncated"
             ),
         ));
     }
-    let frame_count = u32::from_le_bytes(footer[..4].try_into().unwrap());
+    let frame_count = u32_at(&footer, FOOTER_FRAME_COUNT_AT);
     if frame_count > MAX_FRAMES {
         return Err(corrupt(
             footer_at,
@@ -319,7 +332,11 @@ pub fn read_seek_table(src: &dyn ReadAt) -> Result<FrameTable, ArchiveError> {
             format!("{frame_count} exceeds the limit {MAX_FRAMES}"),
         ));
     }
-    let entry_len: u64 = if footer[4] & 0x80 != 0 { 12 } else { 8 };
+    let entry_len: u64 = if footer[FOOTER_DESCRIPTOR_AT] & 0x80 != 0 {
+        12
+    } else {
+        8
+    };
     let table_len = SKIPPABLE_HEADER_LEN + entry_len * u64::from(frame_count) + FOOTER_LEN;
     let table_at = size.checked_sub(table_len).ok_or_else(|| {
         corrupt(

@@ -1,5 +1,5 @@
 //! `book.q.zst.remote.json`: the local stub of a partition whose archive lives in the object
-//! store (seed 004 §5.B, "Object Storage Move Protocol"). Object storage has no atomic rename,
+//! store (the object storage move protocol, `docs/tiers.md`). Object storage has no atomic rename,
 //! so the stub, written atomically and durably after both uploads are verified, is the commit
 //! point of a Cold → RemoteCold move; readers treat its presence as the RemoteCold tier.
 //! Layout and rules: `docs/formats/remote-stub.md`.

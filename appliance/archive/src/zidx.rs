@@ -1,4 +1,4 @@
-//! `book.q.zst.idx`: the jump table of a `book.q.zst` (seed 004 §4), so that a reader finds
+//! `book.q.zst.idx`: the jump table of a `book.q.zst`, so that a reader finds
 //! the frames holding a byte range without reading the `.zst`'s tail first. Byte layout in
 //! `docs/formats/seekable-zstd.md`:
 //!
@@ -15,6 +15,7 @@
 
 use crate::seekable::seek_table_len;
 use crate::ArchiveError;
+use chronicle_protocol::wire::{put_u16, put_u32, put_u64, tiles, u16_at, u32_at, u64_at};
 use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
@@ -32,6 +33,48 @@ pub const MIN_BLOCK_SIZE: u32 = 4 << 10;
 pub const MAX_BLOCK_SIZE: u32 = 64 << 20;
 /// The largest valid `.idx` (so a file can be size-checked before it is read).
 pub const MAX_IDX_LEN: u64 = (HEADER_LEN + ENTRY_LEN * MAX_FRAMES as usize + TRAILER_LEN) as u64;
+
+// Header fields.
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = 8;
+const BLOCK_SIZE_AT: usize = 12;
+const FRAME_COUNT_AT: usize = 16;
+const UNCOMPRESSED_LEN_AT: usize = 24;
+const ZST_LEN_AT: usize = 32;
+const SOURCE_SHA256_AT: usize = 40;
+/// `(offset, length)` of the header's zero bytes.
+const RESERVED: [(usize, usize); 2] = [(10, 2), (20, 4)];
+
+const _: () = assert!(tiles(
+    &[
+        (MAGIC_AT, MAGIC.len()),
+        (VERSION_AT, 2),
+        RESERVED[0],
+        (BLOCK_SIZE_AT, 4),
+        (FRAME_COUNT_AT, 4),
+        RESERVED[1],
+        (UNCOMPRESSED_LEN_AT, 8),
+        (ZST_LEN_AT, 8),
+        (SOURCE_SHA256_AT, 32),
+    ],
+    HEADER_LEN
+));
+
+// Entry fields.
+const UNCOMPRESSED_OFFSET_AT: usize = 0;
+const COMPRESSED_OFFSET_AT: usize = 8;
+const COMPRESSED_SIZE_AT: usize = 16;
+const UNCOMPRESSED_SIZE_AT: usize = 20;
+
+const _: () = assert!(tiles(
+    &[
+        (UNCOMPRESSED_OFFSET_AT, 8),
+        (COMPRESSED_OFFSET_AT, 8),
+        (COMPRESSED_SIZE_AT, 4),
+        (UNCOMPRESSED_SIZE_AT, 4),
+    ],
+    ENTRY_LEN
+));
 
 /// One frame: where its bytes sit in the `.q` and in the `.zst`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,26 +257,24 @@ impl ZstIndex {
 
     pub fn encode(&self) -> Vec<u8> {
         let t = &self.table;
-        let mut b = Vec::with_capacity(self.encoded_len());
-        b.extend_from_slice(&MAGIC);
-        b.extend_from_slice(&VERSION.to_le_bytes());
-        b.extend_from_slice(&0u16.to_le_bytes());
-        b.extend_from_slice(&t.block_size.to_le_bytes());
-        b.extend_from_slice(&t.frame_count().to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&t.uncompressed_len().to_le_bytes());
-        b.extend_from_slice(&self.zst_len.to_le_bytes());
-        b.extend_from_slice(&self.source_sha256);
-        debug_assert_eq!(b.len(), HEADER_LEN);
-        for f in &t.frames {
-            b.extend_from_slice(&f.uncompressed_offset.to_le_bytes());
-            b.extend_from_slice(&f.compressed_offset.to_le_bytes());
-            b.extend_from_slice(&f.compressed_size.to_le_bytes());
-            b.extend_from_slice(&f.uncompressed_size.to_le_bytes());
+        let mut b = vec![0u8; self.encoded_len()];
+        b[MAGIC_AT..MAGIC_AT + MAGIC.len()].copy_from_slice(&MAGIC);
+        put_u16(&mut b, VERSION_AT, VERSION);
+        put_u32(&mut b, BLOCK_SIZE_AT, t.block_size);
+        put_u32(&mut b, FRAME_COUNT_AT, t.frame_count());
+        put_u64(&mut b, UNCOMPRESSED_LEN_AT, t.uncompressed_len());
+        put_u64(&mut b, ZST_LEN_AT, self.zst_len);
+        b[SOURCE_SHA256_AT..HEADER_LEN].copy_from_slice(&self.source_sha256);
+        for (i, f) in t.frames.iter().enumerate() {
+            let o = entry_offset(i) as usize;
+            put_u64(&mut b, o + UNCOMPRESSED_OFFSET_AT, f.uncompressed_offset);
+            put_u64(&mut b, o + COMPRESSED_OFFSET_AT, f.compressed_offset);
+            put_u32(&mut b, o + COMPRESSED_SIZE_AT, f.compressed_size);
+            put_u32(&mut b, o + UNCOMPRESSED_SIZE_AT, f.uncompressed_size);
         }
-        let crc = crc32c::crc32c(&b);
-        b.extend_from_slice(&crc.to_le_bytes());
-        assert_eq!(b.len(), self.encoded_len());
+        let crc_at = b.len() - TRAILER_LEN;
+        let crc = crc32c::crc32c(&b[..crc_at]);
+        put_u32(&mut b, crc_at, crc);
         b
     }
 
@@ -257,28 +298,26 @@ impl ZstIndex {
                 ),
             ));
         }
-        if bytes[..8] != MAGIC {
+        let magic = &bytes[MAGIC_AT..MAGIC_AT + MAGIC.len()];
+        if magic != MAGIC {
             return Err(corrupt(
-                0,
+                MAGIC_AT,
                 "magic",
-                format!("\"{}\", expected \"QZSTIDX1\"", bytes[..8].escape_ascii()),
+                format!("\"{}\", expected \"QZSTIDX1\"", magic.escape_ascii()),
             ));
         }
-        let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap());
-        let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
-        let version = u16_at(8);
+        let version = u16_at(bytes, VERSION_AT);
         if version != VERSION {
             return Err(corrupt(
-                8,
+                VERSION_AT,
                 "version",
                 format!("{version}, this build reads {VERSION}"),
             ));
         }
-        let frame_count = u32_at(16);
+        let frame_count = u32_at(bytes, FRAME_COUNT_AT);
         if frame_count > MAX_FRAMES {
             return Err(corrupt(
-                16,
+                FRAME_COUNT_AT,
                 "frame_count",
                 format!("{frame_count} exceeds the limit {MAX_FRAMES}"),
             ));
@@ -286,7 +325,7 @@ impl ZstIndex {
         let expected_len = HEADER_LEN + ENTRY_LEN * frame_count as usize + TRAILER_LEN;
         if bytes.len() != expected_len {
             return Err(corrupt(
-                16,
+                FRAME_COUNT_AT,
                 "frame_count",
                 format!(
                     "{frame_count} frames make a {expected_len}-byte index, the file has {}",
@@ -295,7 +334,7 @@ impl ZstIndex {
             ));
         }
         let crc_at = expected_len - TRAILER_LEN;
-        let (stored, computed) = (u32_at(crc_at), crc32c::crc32c(&bytes[..crc_at]));
+        let (stored, computed) = (u32_at(bytes, crc_at), crc32c::crc32c(&bytes[..crc_at]));
         if stored != computed {
             return Err(corrupt(
                 crc_at,
@@ -303,15 +342,15 @@ impl ZstIndex {
                 format!("stored {stored:#010x}, computed {computed:#010x}"),
             ));
         }
-        for (offset, len) in [(10, 2), (20, 4)] {
+        for (offset, len) in RESERVED {
             if bytes[offset..offset + len].iter().any(|&b| b != 0) {
                 return Err(corrupt(offset, "reserved", "not zero".into()));
             }
         }
-        let block_size = u32_at(12);
+        let block_size = u32_at(bytes, BLOCK_SIZE_AT);
         if !(MIN_BLOCK_SIZE..=MAX_BLOCK_SIZE).contains(&block_size) {
             return Err(corrupt(
-                12,
+                BLOCK_SIZE_AT,
                 "block_size",
                 format!("{block_size} is outside {MIN_BLOCK_SIZE}..={MAX_BLOCK_SIZE}"),
             ));
@@ -322,29 +361,29 @@ impl ZstIndex {
                 .map(|i| {
                     let o = entry_offset(i) as usize;
                     FrameEntry {
-                        uncompressed_offset: u64_at(o),
-                        compressed_offset: u64_at(o + 8),
-                        compressed_size: u32_at(o + 16),
-                        uncompressed_size: u32_at(o + 20),
+                        uncompressed_offset: u64_at(bytes, o + UNCOMPRESSED_OFFSET_AT),
+                        compressed_offset: u64_at(bytes, o + COMPRESSED_OFFSET_AT),
+                        compressed_size: u32_at(bytes, o + COMPRESSED_SIZE_AT),
+                        uncompressed_size: u32_at(bytes, o + UNCOMPRESSED_SIZE_AT),
                     }
                 })
                 .collect(),
         };
-        let zst_len = u64_at(32);
+        let zst_len = u64_at(bytes, ZST_LEN_AT);
         let frames_end = zst_len
             .checked_sub(seek_table_len(frame_count))
             .ok_or_else(|| {
                 corrupt(
-                    32,
+                    ZST_LEN_AT,
                     "zst_len",
                     format!("{zst_len} is shorter than the seek table of {frame_count} frames"),
                 )
             })?;
         table.check(object, frames_end, entry_offset)?;
-        let uncompressed_len = u64_at(24);
+        let uncompressed_len = u64_at(bytes, UNCOMPRESSED_LEN_AT);
         if uncompressed_len != table.uncompressed_len() {
             return Err(corrupt(
-                24,
+                UNCOMPRESSED_LEN_AT,
                 "uncompressed_len",
                 format!(
                     "{uncompressed_len}, the frames hold {}",
@@ -355,7 +394,7 @@ impl ZstIndex {
         Ok(Self {
             table,
             zst_len,
-            source_sha256: bytes[40..72].try_into().unwrap(),
+            source_sha256: bytes[SOURCE_SHA256_AT..HEADER_LEN].try_into().unwrap(),
         })
     }
 
@@ -406,7 +445,7 @@ impl ZstIndex {
         let (mine, theirs) = (&self.table.frames, &seek.frames);
         if mine.len() != theirs.len() {
             return Err(mismatch(
-                "frame_count (offset 16) vs the seek table".into(),
+                format!("frame_count (offset {FRAME_COUNT_AT}) vs the seek table"),
                 theirs.len().to_string(),
                 mine.len().to_string(),
             ));

@@ -1,5 +1,6 @@
 //! What `cat` and `verify` are pointed at: a path on any tier, or a partition key resolved
-//! through the tier roots of the appliance's configuration (seed 004's universal reader).
+//! through the tier roots of the appliance's configuration (the universal reader's resolution,
+//! `docs/reader.md`).
 
 use chronicle_reader::{Partition, TierRoots};
 use chronicle_runtime::config::Config;

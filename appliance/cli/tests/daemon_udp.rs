@@ -6,7 +6,9 @@
 
 mod common;
 use chronicle_feed::DatagramWriter;
-use chronicle_protocol::{Body, Definition, FixedStr, Meta, Record, Side, Trade, UNDEF};
+use chronicle_protocol::{
+    Body, Declaration, Definition, FixedStr, Meta, Record, Side, Trade, UNDEF,
+};
 use chronicle_storage::symbols::DimSymbol;
 use common::*;
 use std::net::UdpSocket;
@@ -129,17 +131,7 @@ fn declaration(token: u32, raw: &str) -> Vec<u8> {
         symbol_id: token as u64,
         expiration_ns: 0,
     };
-    Record {
-        meta: Meta {
-            token_id: token,
-            global_tick_id: u64::MAX,
-            exchange_ts_ns: 0,
-            receive_ts_ns: 0,
-        },
-        body: Body::Definition(def),
-    }
-    .to_vec()
-    .unwrap()
+    Declaration::live(def).record(token).to_vec().unwrap()
 }
 
 fn trade(token: u32, i: u64) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! chronicle-derive: seed 004's optional Deriver. It turns a partition's records into
+//! chronicle-derive: the optional Deriver. It turns a partition's records into
 //! `derived/book.parquet` for analytics (DuckDB, polars, Spark): one row per record, typed
 //! columns per body field, prices and quantities as exact `DECIMAL(18, s)` at the segment's
 //! exponents, timestamps as UTC nanoseconds. Schema: `docs/formats/parquet.md`.

@@ -2,7 +2,7 @@
 
 use crate::columns::Row;
 use crate::decimal::{DecimalScale, Scales, FUNDING_RATE, FUNDING_RATE_EXPONENT};
-use chronicle_protocol::{Body, BookSnapshot, Level, LevelUpdate, Record, RecordView};
+use chronicle_protocol::{Body, BookSnapshot, Definition, Level, LevelUpdate, Record, RecordView};
 use chronicle_reader::render::{aggressor, side};
 use std::fmt::Display;
 
@@ -72,6 +72,40 @@ fn levels(
             _ => return Err(format!("{field}[{i}] has no price or quantity")),
         }
     }
+    Ok(())
+}
+
+/// A definition's columns.
+fn definition<'a>(
+    r: &mut Row<'a>,
+    d: &'a Definition,
+    s: &Scales,
+    instrument_class: &'a mut String,
+) -> Result<(), String> {
+    r.venue = d.venue.as_str();
+    r.raw_symbol = d.raw_symbol.as_str();
+    r.price_exponent = Some(d.price_exponent);
+    r.quantity_exponent = Some(d.quantity_exponent);
+    instrument_class.clear();
+    if d.instrument_class != 0 {
+        instrument_class.push(d.instrument_class as char);
+    }
+    r.instrument_class = Some(instrument_class);
+    // At the definition's own exponents, brought exactly to the segment's columns.
+    r.tick_size = decimal(
+        "definition.tick_size",
+        s.price,
+        d.tick_size,
+        d.price_exponent,
+    )?;
+    r.lot_size = decimal(
+        "definition.lot_size",
+        s.quantity,
+        d.lot_size,
+        d.quantity_exponent,
+    )?;
+    r.symbol_id = Some(d.symbol_id);
+    r.expiration = optional_timestamp("definition.expiration_ns", d.expiration_ns)?;
     Ok(())
 }
 
@@ -147,31 +181,11 @@ pub(crate) fn row<'a>(
             r.lost = Some(g.lost);
         }
         Body::Heartbeat(h) => r.sequence = Some(h.sequence),
-        Body::Definition(d) => {
-            r.venue = d.venue.as_str();
-            r.raw_symbol = d.raw_symbol.as_str();
-            r.price_exponent = Some(d.price_exponent);
-            r.quantity_exponent = Some(d.quantity_exponent);
-            scratch.instrument_class.clear();
-            if d.instrument_class != 0 {
-                scratch.instrument_class.push(d.instrument_class as char);
-            }
-            r.instrument_class = Some(&scratch.instrument_class);
-            // At the definition's own exponents, brought exactly to the segment's columns.
-            r.tick_size = decimal(
-                "definition.tick_size",
-                s.price,
-                d.tick_size,
-                d.price_exponent,
-            )?;
-            r.lot_size = decimal(
-                "definition.lot_size",
-                s.quantity,
-                d.lot_size,
-                d.quantity_exponent,
-            )?;
-            r.symbol_id = Some(d.symbol_id);
-            r.expiration = optional_timestamp("definition.expiration_ns", d.expiration_ns)?;
+        Body::Definition(d) => definition(&mut r, d, s, &mut scratch.instrument_class)?,
+        // Never stored (docs/formats/protocol.md); should one be found, its instrument is
+        // kept, and its two ticks (a run's, not the instrument's) have no columns.
+        Body::Declaration(d) => {
+            definition(&mut r, &d.definition, s, &mut scratch.instrument_class)?
         }
         Body::Order(o) => {
             r.action = Some(o.action.name());

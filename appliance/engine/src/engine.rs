@@ -168,8 +168,8 @@ impl TokenEngine {
             Body::Definition(d) => self.on_definition(&d),
             Body::Gap(_) => self.on_gap(now, &mut cx),
             // Book reconstruction lives elsewhere; level updates, orders and heartbeats only
-            // move the clock here.
-            Body::LevelUpdate(_) | Body::Order(_) | Body::Heartbeat(_) => {}
+            // move the clock here. A declaration is the shard's, never an engine's record.
+            Body::LevelUpdate(_) | Body::Order(_) | Body::Heartbeat(_) | Body::Declaration(_) => {}
         }
         if cx.trigger_dirty {
             self.recompute_trigger(&cx);

@@ -1,4 +1,4 @@
-//! chronicle-engine: the per-token tick engine of seed 000 and its 336-byte snapshot.
+//! chronicle-engine: the per-token tick engine and its 336-byte snapshot (`docs/engine.md`).
 //!
 //! A [`TokenEngine`] consumes one token's normalized records ([`chronicle_protocol::Record`])
 //! in GlobalTickId order and keeps five blocks of state: an FSM (Warmup / Quiet / Active /

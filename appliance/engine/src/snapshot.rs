@@ -3,6 +3,9 @@
 
 use crate::params::*;
 use crate::state::*;
+use chronicle_protocol::wire::{
+    i32_at, i64_at, put_i32, put_i64, put_u16, put_u32, put_u64, tiles, u16_at, u32_at, u64_at,
+};
 use thiserror::Error;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -15,7 +18,7 @@ pub const SCHEMA_VERSION: u16 = 1;
 /// Snapshot type 1: one token's tick-engine state (the only type in schema 1).
 pub const SNAPSHOT_TYPE_TOKEN_ENGINE: u16 = 1;
 
-/// Byte offsets of every field (the spec table, as code).
+/// Byte offsets of every field (the tables of `docs/formats/snapshot.md`, as code).
 pub mod layout {
     pub const MAGIC: usize = 0;
     pub const VERSION: usize = 4;
@@ -64,6 +67,8 @@ pub mod layout {
 
     pub const OHLC_1M: usize = 240;
     pub const OHLC_5M: usize = 288;
+    /// Bytes of one OHLC block.
+    pub const BAR_LEN: usize = 36;
     /// Offsets within one OHLC block.
     pub const BAR_BUCKET: usize = 0;
     pub const BAR_OPEN: usize = 8;
@@ -85,6 +90,85 @@ pub mod layout {
         (276, 288),
         (324, 336),
     ];
+
+    /// `RESERVED[i]` as `(offset, width)`, for the tiling checks below.
+    const fn reserved(i: usize) -> (usize, usize) {
+        (RESERVED[i].0, RESERVED[i].1 - RESERVED[i].0)
+    }
+
+    // Every field, with its width, and every reserved range, in order: they tile the
+    // snapshot, and the bar fields tile a bar.
+    const _: () = assert!(super::tiles(
+        &[
+            (MAGIC, 4),
+            (VERSION, 2),
+            (TYPE, 2),
+            (GLOBAL_TICK_ID, 8),
+            (EXCHANGE_TS, 8),
+            (TOKEN_ID, 8),
+            (EVENT_LOG_OFFSET, 8),
+            (CHECKSUM, 8),
+            reserved(0),
+            (FSM_STATE, 1),
+            (FSM_TIER_STATE, 1),
+            (FSM_TRIGGER_LEVEL, 1),
+            (FSM_COOLDOWN, 1),
+            reserved(1),
+            (FSM_ENTRY_TICK, 8),
+            (FSM_DURATION, 8),
+            (FSM_REASON_FLAGS, 4),
+            reserved(2),
+            (HEAT_SCORE, 4),
+            (HEAT_WINDOW_MODE, 1),
+            reserved(3),
+            (HEAT_ROLLING_SUM, 8),
+            (HEAT_ROLLING_COUNT, 4),
+            (HEAT_HYSTERESIS, 4),
+            (HEAT_LAST_UPDATE, 8),
+            (HEAT_RING, 4 * super::HEAT_RING),
+            (TIER_VOLATILITY, 1),
+            (TIER_OI_DENSITY, 1),
+            (TIER_LIQUIDITY, 1),
+            reserved(4),
+            (TIER_VOLATILITY_METRIC, 4),
+            (TIER_OI_DENSITY_METRIC, 4),
+            (TIER_LIQUIDITY_METRIC, 4),
+            (TIER_HYSTERESIS, 4),
+            (TIER_LAST_UPDATE, 8),
+            reserved(5),
+            (TRIGGER_SCORE, 4),
+            (TRIGGER_LIQUIDITY_STRESS, 4),
+            (TRIGGER_COMPRESSION, 4),
+            (TRIGGER_DIVERGENCE, 4),
+            (TRIGGER_OI_VELOCITY, 4),
+            (TRIGGER_LAST_UPDATE, 8),
+            reserved(6),
+            (OHLC_1M, BAR_LEN),
+            reserved(7),
+            (OHLC_5M, BAR_LEN),
+            reserved(8),
+        ],
+        super::SNAPSHOT_LEN
+    ));
+    const _: () = assert!(super::tiles(
+        &[
+            (BAR_BUCKET, 8),
+            (BAR_OPEN, 4),
+            (BAR_HIGH, 4),
+            (BAR_LOW, 4),
+            (BAR_CLOSE, 4),
+            (BAR_VOLUME, 8),
+            (BAR_TRADES, 4),
+        ],
+        BAR_LEN
+    ));
+    // Each block starts at its first field.
+    const _: () = assert!(
+        FSM == FSM_STATE
+            && HEAT == HEAT_SCORE
+            && TIER == TIER_VOLATILITY
+            && TRIGGER == TRIGGER_SCORE
+    );
 }
 
 /// The framing fields of a snapshot.
@@ -123,32 +207,6 @@ pub enum SnapshotError {
     Inconsistent { what: &'static str },
 }
 
-// ---- little-endian access on the fixed-size buffer ----------------------------------------
-
-fn get<const N: usize>(b: &[u8; SNAPSHOT_LEN], at: usize) -> [u8; N] {
-    let mut out = [0u8; N];
-    out.copy_from_slice(&b[at..at + N]);
-    out
-}
-fn u16_at(b: &[u8; SNAPSHOT_LEN], at: usize) -> u16 {
-    u16::from_le_bytes(get(b, at))
-}
-fn u32_at(b: &[u8; SNAPSHOT_LEN], at: usize) -> u32 {
-    u32::from_le_bytes(get(b, at))
-}
-fn i32_at(b: &[u8; SNAPSHOT_LEN], at: usize) -> i32 {
-    i32::from_le_bytes(get(b, at))
-}
-fn u64_at(b: &[u8; SNAPSHOT_LEN], at: usize) -> u64 {
-    u64::from_le_bytes(get(b, at))
-}
-fn i64_at(b: &[u8; SNAPSHOT_LEN], at: usize) -> i64 {
-    i64::from_le_bytes(get(b, at))
-}
-fn put(b: &mut [u8; SNAPSHOT_LEN], at: usize, v: &[u8]) {
-    b[at..at + v.len()].copy_from_slice(v);
-}
-
 /// xxh3-64, seed 0, over all 336 bytes with the checksum field (40..48) read as zero.
 pub fn checksum(bytes: &[u8; SNAPSHOT_LEN]) -> u64 {
     let mut copy = *bytes;
@@ -161,104 +219,64 @@ pub fn checksum(bytes: &[u8; SNAPSHOT_LEN]) -> u64 {
 pub(crate) fn encode_state(s: &EngineState, event_log_offset: u64) -> [u8; SNAPSHOT_LEN] {
     use layout as l;
     let mut b = [0u8; SNAPSHOT_LEN];
-    put(&mut b, l::MAGIC, &MAGIC);
-    put(&mut b, l::VERSION, &SCHEMA_VERSION.to_le_bytes());
-    put(&mut b, l::TYPE, &SNAPSHOT_TYPE_TOKEN_ENGINE.to_le_bytes());
-    put(
-        &mut b,
-        l::GLOBAL_TICK_ID,
-        &s.progress.global_tick_id.to_le_bytes(),
-    );
-    put(
-        &mut b,
-        l::EXCHANGE_TS,
-        &s.progress.exchange_ts_ns.to_le_bytes(),
-    );
-    put(&mut b, l::TOKEN_ID, &s.progress.token_id.to_le_bytes());
-    put(&mut b, l::EVENT_LOG_OFFSET, &event_log_offset.to_le_bytes());
+    b[l::MAGIC..l::MAGIC + MAGIC.len()].copy_from_slice(&MAGIC);
+    put_u16(&mut b, l::VERSION, SCHEMA_VERSION);
+    put_u16(&mut b, l::TYPE, SNAPSHOT_TYPE_TOKEN_ENGINE);
+    put_u64(&mut b, l::GLOBAL_TICK_ID, s.progress.global_tick_id);
+    put_u64(&mut b, l::EXCHANGE_TS, s.progress.exchange_ts_ns);
+    put_u64(&mut b, l::TOKEN_ID, s.progress.token_id);
+    put_u64(&mut b, l::EVENT_LOG_OFFSET, event_log_offset);
 
     let f = &s.fsm;
     b[l::FSM_STATE] = f.state as u8;
     b[l::FSM_TIER_STATE] = f.tier_state;
     b[l::FSM_TRIGGER_LEVEL] = f.trigger_level;
     b[l::FSM_COOLDOWN] = f.cooldown as u8;
-    put(&mut b, l::FSM_ENTRY_TICK, &f.entry_tick.to_le_bytes());
-    put(&mut b, l::FSM_DURATION, &f.duration_ns.to_le_bytes());
-    put(&mut b, l::FSM_REASON_FLAGS, &f.reason_flags.to_le_bytes());
+    put_u64(&mut b, l::FSM_ENTRY_TICK, f.entry_tick);
+    put_u64(&mut b, l::FSM_DURATION, f.duration_ns);
+    put_u32(&mut b, l::FSM_REASON_FLAGS, f.reason_flags);
 
     let h = &s.heat;
-    put(&mut b, l::HEAT_SCORE, &h.score.to_le_bytes());
+    put_i32(&mut b, l::HEAT_SCORE, h.score);
     b[l::HEAT_WINDOW_MODE] = h.window as u8;
-    put(&mut b, l::HEAT_ROLLING_SUM, &h.rolling_sum.to_le_bytes());
-    put(
-        &mut b,
-        l::HEAT_ROLLING_COUNT,
-        &h.rolling_count.to_le_bytes(),
-    );
-    put(&mut b, l::HEAT_HYSTERESIS, &h.hysteresis.to_le_bytes());
-    put(
-        &mut b,
-        l::HEAT_LAST_UPDATE,
-        &h.last_update_tick.to_le_bytes(),
-    );
-    for (i, v) in h.ring.iter().enumerate() {
-        put(&mut b, l::HEAT_RING + 4 * i, &v.to_le_bytes());
+    put_i64(&mut b, l::HEAT_ROLLING_SUM, h.rolling_sum);
+    put_u32(&mut b, l::HEAT_ROLLING_COUNT, h.rolling_count);
+    put_u32(&mut b, l::HEAT_HYSTERESIS, h.hysteresis);
+    put_u64(&mut b, l::HEAT_LAST_UPDATE, h.last_update_tick);
+    for (i, &v) in h.ring.iter().enumerate() {
+        put_i32(&mut b, l::HEAT_RING + 4 * i, v);
     }
 
     let t = &s.tiers;
     b[l::TIER_VOLATILITY] = t.volatility;
     b[l::TIER_OI_DENSITY] = t.oi_density;
     b[l::TIER_LIQUIDITY] = t.liquidity;
-    put(
-        &mut b,
-        l::TIER_VOLATILITY_METRIC,
-        &t.volatility_metric.to_le_bytes(),
-    );
-    put(
-        &mut b,
-        l::TIER_OI_DENSITY_METRIC,
-        &t.oi_density_metric.to_le_bytes(),
-    );
-    put(
-        &mut b,
-        l::TIER_LIQUIDITY_METRIC,
-        &t.liquidity_metric.to_le_bytes(),
-    );
-    put(&mut b, l::TIER_HYSTERESIS, &t.hysteresis.to_le_bytes());
-    put(
-        &mut b,
-        l::TIER_LAST_UPDATE,
-        &t.last_update_tick.to_le_bytes(),
-    );
+    put_i32(&mut b, l::TIER_VOLATILITY_METRIC, t.volatility_metric);
+    put_i32(&mut b, l::TIER_OI_DENSITY_METRIC, t.oi_density_metric);
+    put_i32(&mut b, l::TIER_LIQUIDITY_METRIC, t.liquidity_metric);
+    put_u32(&mut b, l::TIER_HYSTERESIS, t.hysteresis);
+    put_u64(&mut b, l::TIER_LAST_UPDATE, t.last_update_tick);
 
     let g = &s.trigger;
-    put(&mut b, l::TRIGGER_SCORE, &g.score.to_le_bytes());
-    put(
-        &mut b,
-        l::TRIGGER_LIQUIDITY_STRESS,
-        &g.liquidity_stress.to_le_bytes(),
-    );
-    put(&mut b, l::TRIGGER_COMPRESSION, &g.compression.to_le_bytes());
-    put(&mut b, l::TRIGGER_DIVERGENCE, &g.divergence.to_le_bytes());
-    put(&mut b, l::TRIGGER_OI_VELOCITY, &g.oi_velocity.to_le_bytes());
-    put(
-        &mut b,
-        l::TRIGGER_LAST_UPDATE,
-        &g.last_update_tick.to_le_bytes(),
-    );
+    put_i32(&mut b, l::TRIGGER_SCORE, g.score);
+    put_i32(&mut b, l::TRIGGER_LIQUIDITY_STRESS, g.liquidity_stress);
+    put_i32(&mut b, l::TRIGGER_COMPRESSION, g.compression);
+    put_i32(&mut b, l::TRIGGER_DIVERGENCE, g.divergence);
+    put_i32(&mut b, l::TRIGGER_OI_VELOCITY, g.oi_velocity);
+    put_u64(&mut b, l::TRIGGER_LAST_UPDATE, g.last_update_tick);
 
     for (base, bar) in [(l::OHLC_1M, &s.bar_1m), (l::OHLC_5M, &s.bar_5m)] {
-        put(&mut b, base + l::BAR_BUCKET, &bar.bucket.to_le_bytes());
-        put(&mut b, base + l::BAR_OPEN, &bar.open.to_le_bytes());
-        put(&mut b, base + l::BAR_HIGH, &bar.high.to_le_bytes());
-        put(&mut b, base + l::BAR_LOW, &bar.low.to_le_bytes());
-        put(&mut b, base + l::BAR_CLOSE, &bar.close.to_le_bytes());
-        put(&mut b, base + l::BAR_VOLUME, &bar.volume.to_le_bytes());
-        put(&mut b, base + l::BAR_TRADES, &bar.trades.to_le_bytes());
+        put_u64(&mut b, base + l::BAR_BUCKET, bar.bucket);
+        put_i32(&mut b, base + l::BAR_OPEN, bar.open);
+        put_i32(&mut b, base + l::BAR_HIGH, bar.high);
+        put_i32(&mut b, base + l::BAR_LOW, bar.low);
+        put_i32(&mut b, base + l::BAR_CLOSE, bar.close);
+        put_i64(&mut b, base + l::BAR_VOLUME, bar.volume);
+        put_u32(&mut b, base + l::BAR_TRADES, bar.trades);
     }
 
     let sum = checksum(&b);
-    put(&mut b, l::CHECKSUM, &sum.to_le_bytes());
+    put_u64(&mut b, l::CHECKSUM, sum);
     debug_assert!(layout::RESERVED
         .iter()
         .all(|&(a, z)| b[a..z].iter().all(|&x| x == 0)));
@@ -268,7 +286,9 @@ pub(crate) fn encode_state(s: &EngineState, event_log_offset: u64) -> [u8; SNAPS
 /// Checks the framing (magic, version, type, checksum, reserved bytes) and returns the header.
 pub fn decode_header(b: &[u8; SNAPSHOT_LEN]) -> Result<SnapshotHeader, SnapshotError> {
     use layout as l;
-    let magic: [u8; 4] = get(b, l::MAGIC);
+    let magic: [u8; 4] = b[l::MAGIC..l::MAGIC + MAGIC.len()]
+        .try_into()
+        .expect("4 bytes");
     if magic != MAGIC {
         return Err(SnapshotError::BadMagic { found: magic });
     }
@@ -584,13 +604,6 @@ pub fn validate(s: &EngineState) -> Result<(), SnapshotError> {
 mod tests {
     use super::*;
 
-    fn le32(b: &[u8], at: usize) -> u32 {
-        u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-    }
-    fn le64(b: &[u8], at: usize) -> u64 {
-        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-    }
-
     /// Distinct, recognizable values in every field (not a state the engine could reach;
     /// only the encoder is under test here).
     fn distinct() -> EngineState {
@@ -668,13 +681,13 @@ mod tests {
         let b = encode_state(&distinct(), 0x0F0E_0D0C_0B0A_0908);
         assert_eq!(&b[0..4], b"SNAP");
         assert_eq!(u32::from_be_bytes(b[0..4].try_into().unwrap()), 0x534E_4150);
-        assert_eq!(u16::from_le_bytes([b[4], b[5]]), 1);
-        assert_eq!(u16::from_le_bytes([b[6], b[7]]), 1);
-        assert_eq!(le64(&b, 8), 0x0102_0304_0506_0708);
-        assert_eq!(le64(&b, 16), 0x1112_1314_1516_1718);
-        assert_eq!(le64(&b, 24), 0x1111_2222_3333_4444);
-        assert_eq!(le64(&b, 32), 0x0F0E_0D0C_0B0A_0908);
-        assert_eq!(le64(&b, 40), checksum(&b));
+        assert_eq!(u16_at(&b, 4), 1);
+        assert_eq!(u16_at(&b, 6), 1);
+        assert_eq!(u64_at(&b, 8), 0x0102_0304_0506_0708);
+        assert_eq!(u64_at(&b, 16), 0x1112_1314_1516_1718);
+        assert_eq!(u64_at(&b, 24), 0x1111_2222_3333_4444);
+        assert_eq!(u64_at(&b, 32), 0x0F0E_0D0C_0B0A_0908);
+        assert_eq!(u64_at(&b, 40), checksum(&b));
         assert!(b[48..64].iter().all(|&x| x == 0));
     }
 
@@ -686,24 +699,24 @@ mod tests {
         assert_eq!(b[66], 0xA3);
         assert_eq!(b[67], CooldownKind::DataGap as u8);
         assert!(b[68..72].iter().all(|&x| x == 0));
-        assert_eq!(le64(&b, 72), 0x2122_2324_2526_2728);
-        assert_eq!(le64(&b, 80), 0x3132_3334_3536_3738);
-        assert_eq!(le32(&b, 88), 0x4142_4344);
+        assert_eq!(u64_at(&b, 72), 0x2122_2324_2526_2728);
+        assert_eq!(u64_at(&b, 80), 0x3132_3334_3536_3738);
+        assert_eq!(u32_at(&b, 88), 0x4142_4344);
         assert!(b[92..96].iter().all(|&x| x == 0));
     }
 
     #[test]
     fn heat_offsets() {
         let b = encode_state(&distinct(), 0);
-        assert_eq!(le32(&b, 96), 0x5152_5354);
+        assert_eq!(u32_at(&b, 96), 0x5152_5354);
         assert_eq!(b[100], HeatWindow::S60 as u8);
         assert!(b[101..104].iter().all(|&x| x == 0));
-        assert_eq!(le64(&b, 104), 0x6162_6364_6566_6768);
-        assert_eq!(le32(&b, 112), 0x7172_7374);
-        assert_eq!(le32(&b, 116), 0x7576_7778);
-        assert_eq!(le64(&b, 120), 0x0A0B_0C0D_0E0F_1011);
+        assert_eq!(u64_at(&b, 104), 0x6162_6364_6566_6768);
+        assert_eq!(u32_at(&b, 112), 0x7172_7374);
+        assert_eq!(u32_at(&b, 116), 0x7576_7778);
+        assert_eq!(u64_at(&b, 120), 0x0A0B_0C0D_0E0F_1011);
         for i in 0..8 {
-            assert_eq!(le32(&b, 128 + 4 * i), 0x1000_0001 + i as u32);
+            assert_eq!(u32_at(&b, 128 + 4 * i), 0x1000_0001 + i as u32);
         }
     }
 
@@ -714,23 +727,23 @@ mod tests {
         assert_eq!(b[161], 0xB2);
         assert_eq!(b[162], 0xB3);
         assert!(b[163..168].iter().all(|&x| x == 0));
-        assert_eq!(le32(&b, 168), 0x2000_0001);
-        assert_eq!(le32(&b, 172), 0x2000_0002);
-        assert_eq!(le32(&b, 176), 0x2000_0003);
-        assert_eq!(le32(&b, 180), 0x2000_0004);
-        assert_eq!(le64(&b, 184), 0x2000_0000_0000_0005);
+        assert_eq!(u32_at(&b, 168), 0x2000_0001);
+        assert_eq!(u32_at(&b, 172), 0x2000_0002);
+        assert_eq!(u32_at(&b, 176), 0x2000_0003);
+        assert_eq!(u32_at(&b, 180), 0x2000_0004);
+        assert_eq!(u64_at(&b, 184), 0x2000_0000_0000_0005);
         assert!(b[192..208].iter().all(|&x| x == 0));
     }
 
     #[test]
     fn trigger_offsets() {
         let b = encode_state(&distinct(), 0);
-        assert_eq!(le32(&b, 208), 0x3000_0001);
-        assert_eq!(le32(&b, 212), 0x3000_0002);
-        assert_eq!(le32(&b, 216), 0x3000_0003);
-        assert_eq!(le32(&b, 220), 0x3000_0004);
-        assert_eq!(le32(&b, 224), 0x3000_0005);
-        assert_eq!(le64(&b, 228), 0x3000_0000_0000_0006);
+        assert_eq!(u32_at(&b, 208), 0x3000_0001);
+        assert_eq!(u32_at(&b, 212), 0x3000_0002);
+        assert_eq!(u32_at(&b, 216), 0x3000_0003);
+        assert_eq!(u32_at(&b, 220), 0x3000_0004);
+        assert_eq!(u32_at(&b, 224), 0x3000_0005);
+        assert_eq!(u64_at(&b, 228), 0x3000_0000_0000_0006);
         assert!(b[236..240].iter().all(|&x| x == 0));
     }
 
@@ -738,13 +751,13 @@ mod tests {
     fn ohlc_offsets() {
         let b = encode_state(&distinct(), 0);
         for (base, tag) in [(240usize, 0x4u64), (288, 0x5)] {
-            assert_eq!(le64(&b, base), tag << 60 | 1);
-            assert_eq!(le32(&b, base + 8), (tag as u32) << 28 | 2);
-            assert_eq!(le32(&b, base + 12), (tag as u32) << 28 | 3);
-            assert_eq!(le32(&b, base + 16), (tag as u32) << 28 | 4);
-            assert_eq!(le32(&b, base + 20), (tag as u32) << 28 | 5);
-            assert_eq!(le64(&b, base + 24), tag << 60 | 6);
-            assert_eq!(le32(&b, base + 32), (tag as u32) << 28 | 7);
+            assert_eq!(u64_at(&b, base), tag << 60 | 1);
+            assert_eq!(u32_at(&b, base + 8), (tag as u32) << 28 | 2);
+            assert_eq!(u32_at(&b, base + 12), (tag as u32) << 28 | 3);
+            assert_eq!(u32_at(&b, base + 16), (tag as u32) << 28 | 4);
+            assert_eq!(u32_at(&b, base + 20), (tag as u32) << 28 | 5);
+            assert_eq!(u64_at(&b, base + 24), tag << 60 | 6);
+            assert_eq!(u32_at(&b, base + 32), (tag as u32) << 28 | 7);
             assert!(b[base + 36..base + 48].iter().all(|&x| x == 0));
         }
         assert_eq!(b.len(), 336);
@@ -796,7 +809,7 @@ mod tests {
         let mut b = good;
         b[50] = 1;
         let sum = checksum(&b);
-        b[40..48].copy_from_slice(&sum.to_le_bytes());
+        put_u64(&mut b, 40, sum);
         assert_eq!(
             decode_state(&b),
             Err(SnapshotError::ReservedNotZero {
@@ -809,7 +822,7 @@ mod tests {
         let mut b = good;
         b[64] = 9;
         let sum = checksum(&b);
-        b[40..48].copy_from_slice(&sum.to_le_bytes());
+        put_u64(&mut b, 40, sum);
         assert_eq!(
             decode_state(&b),
             Err(SnapshotError::FieldOutOfRange {

@@ -1,5 +1,5 @@
 //! The refinery's L2 book per token, reconstructed from venue snapshots and level updates so
-//! that a book snapshot can be injected into the stream every 60 s (seed 004): a reader can
+//! that a book snapshot can be injected into the stream every 60 s: a reader can
 //! then start mid-file without replaying the day.
 //!
 //! Each side is a [`SideLevels`]: levels in price order in fixed blocks, so that an update

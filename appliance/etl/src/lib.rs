@@ -1,4 +1,4 @@
-//! chronicle-etl: the Refinery of seed 004. It turns a token's normalized events into its
+//! chronicle-etl: the refinery. It turns a token's normalized events into its
 //! canonical Zone 2 stream: assigns GlobalTickIds, reconstructs the book and injects a book
 //! snapshot every 60 s, opens each partition with a definition, and routes every record to
 //! the partition of its exchange-time UTC date — keeping the previous day open for an hour of

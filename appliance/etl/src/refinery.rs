@@ -3,8 +3,8 @@ use crate::resume::resume;
 use crate::resume::Resume;
 use crate::EtlError;
 use chronicle_protocol::{
-    Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Level, Levels, Meta, Record,
-    MAX_RECORD_LEN,
+    Body, BookSnapshot, Declaration, Definition, FixedStr, Gap, GapReason, Level, Levels, Meta,
+    Record, MAX_RECORD_LEN,
 };
 use chronicle_storage::meta::{Completeness, PartitionMeta, Source};
 use chronicle_storage::partition::{partition_dir, PartitionPaths, PartitionWriter, SEGMENT_FILE};
@@ -41,9 +41,10 @@ impl LatePolicy {
 pub struct RefineryConfig {
     pub data_dir: PathBuf,
     pub source: Source,
-    /// Book snapshot injection period in exchange time (seed 004: 60 s); 0 disables it.
+    /// Book snapshot injection period in exchange time (60 s by default: `docs/config.md`); 0
+    /// disables it.
     pub inject_every_ns: u64,
-    /// How long after midnight the previous day still takes records (seed 004: 1 h).
+    /// How long after midnight the previous day still takes records (1 h by default).
     pub grace_ns: u64,
     pub late_policy: LatePolicy,
     /// Reopen existing partitions (the appliance restarting) instead of refusing (an import).
@@ -119,6 +120,16 @@ pub struct Counters {
 pub struct ReplayResume {
     pub start_tick: u64,
     pub durable_tick: u64,
+}
+
+impl ReplayResume {
+    /// The resume point a declaration carries; None from a live feed (start tick 0).
+    pub fn of(d: &Declaration) -> Option<Self> {
+        (d.start_tick != 0).then_some(Self {
+            start_tick: d.start_tick,
+            durable_tick: d.durable_tick,
+        })
+    }
 }
 
 struct Token {

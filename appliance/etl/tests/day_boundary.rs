@@ -1,4 +1,4 @@
-//! The day boundary of seed 004: the previous day's partition takes stragglers for the
+//! The day boundary: the previous day's partition takes stragglers for the
 //! grace hour, then closes; a later straggler is rejected or goes to the late stream, per
 //! policy, and is counted.
 

@@ -1,5 +1,6 @@
 //! Zone 1 ring benchmark: one-way latency and throughput of 64-byte records (`trade`), with
-//! an in-process `rtrb` ring as the same-run reference (shared/spec/measurement.md).
+//! an in-process `rtrb` ring as the reference, measured in the same run (a figure from another
+//! run or machine does not compare).
 //!
 //! - chronicle: producer *process* pinned to core 0 → /dev/shm ring (1 MiB) → consumer
 //!   process (this one) pinned to core 1. The consumer validates every record.

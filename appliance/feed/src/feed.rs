@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use chronicle_metrics::{stage_histogram, CounterValue, FeedSnapshot, Reporter};
+use chronicle_protocol::wire::{put_u16, put_u32, put_u64, tiles, u16_at, u32_at, u64_at};
 use chronicle_protocol::{Body, DecodeError, Gap, GapReason, Meta, Record, RecordView};
 use hdrhistogram::Histogram;
 
@@ -31,8 +32,28 @@ use crate::socket::{self, BatchReceiver, ReceiveBuffer, DEFAULT_RECV_BUFFER_BYTE
 
 /// `b"CHFD"` read as a little-endian u32.
 pub const DATAGRAM_MAGIC: u32 = u32::from_le_bytes(*b"CHFD");
-pub const DATAGRAM_VERSION: u16 = 2;
+/// 3: declarations are `declaration` records (2 sent definitions with a marker tick id); a
+/// datagram of another version is refused as malformed, so a sender and a receiver of
+/// different releases fail loudly instead of holding undeclared tokens.
+pub const DATAGRAM_VERSION: u16 = 3;
 pub const DATAGRAM_HEADER_LEN: usize = 24;
+// Datagram header fields (`docs/formats/ring.md`, "Feed datagram").
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = 4;
+const COUNT_AT: usize = 6;
+const SEQUENCE_AT: usize = 8;
+const SESSION_AT: usize = 16;
+
+const _: () = assert!(tiles(
+    &[
+        (MAGIC_AT, 4),
+        (VERSION_AT, 2),
+        (COUNT_AT, 2),
+        (SEQUENCE_AT, 8),
+        (SESSION_AT, 8),
+    ],
+    DATAGRAM_HEADER_LEN
+));
 /// The largest UDP payload over IPv4.
 pub const MAX_DATAGRAM_LEN: usize = 65507;
 /// A limit on records per datagram (65507 bytes hold at most 2046 records of 32 bytes).
@@ -255,20 +276,20 @@ pub fn validate_datagram(d: &[u8]) -> Result<DatagramHeader, DatagramError> {
     if d.len() < DATAGRAM_HEADER_LEN {
         return Err(DatagramError::Truncated { len: d.len() });
     }
-    let magic = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+    let magic = u32_at(d, MAGIC_AT);
     if magic != DATAGRAM_MAGIC {
         return Err(DatagramError::BadMagic { found: magic });
     }
-    let version = u16::from_le_bytes([d[4], d[5]]);
+    let version = u16_at(d, VERSION_AT);
     if version != DATAGRAM_VERSION {
         return Err(DatagramError::BadVersion { found: version });
     }
-    let count = u16::from_le_bytes([d[6], d[7]]);
+    let count = u16_at(d, COUNT_AT);
     if count > MAX_RECORDS_PER_DATAGRAM {
         return Err(DatagramError::TooManyRecords { count });
     }
-    let sequence = u64::from_le_bytes(d[8..16].try_into().expect("8 bytes"));
-    let session = u64::from_le_bytes(d[16..24].try_into().expect("8 bytes"));
+    let sequence = u64_at(d, SEQUENCE_AT);
+    let session = u64_at(d, SESSION_AT);
     let mut offset = DATAGRAM_HEADER_LEN;
     for index in 0..count {
         let view = RecordView::parse(&d[offset..]).map_err(|error| DatagramError::BadRecord {
@@ -387,11 +408,11 @@ impl DatagramWriter {
     /// Writes the header for `sequence` and returns the datagram; the next `push` starts a
     /// new one.
     pub fn finish(&mut self, sequence: u64) -> &[u8] {
-        self.buf[0..4].copy_from_slice(&DATAGRAM_MAGIC.to_le_bytes());
-        self.buf[4..6].copy_from_slice(&DATAGRAM_VERSION.to_le_bytes());
-        self.buf[6..8].copy_from_slice(&self.count.to_le_bytes());
-        self.buf[8..16].copy_from_slice(&sequence.to_le_bytes());
-        self.buf[16..24].copy_from_slice(&self.session.to_le_bytes());
+        put_u32(&mut self.buf, MAGIC_AT, DATAGRAM_MAGIC);
+        put_u16(&mut self.buf, VERSION_AT, DATAGRAM_VERSION);
+        put_u16(&mut self.buf, COUNT_AT, self.count);
+        put_u64(&mut self.buf, SEQUENCE_AT, sequence);
+        put_u64(&mut self.buf, SESSION_AT, self.session);
         self.count = 0;
         self.finished = true;
         &self.buf

@@ -11,6 +11,8 @@
 //!
 //! All integers are little-endian `u64` words, read and written as atomics.
 
+use chronicle_protocol::wire::tiles;
+
 /// `b"CHRNRING"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"CHRNRING");
 pub const VERSION: u64 = 2;
@@ -35,6 +37,26 @@ pub const OFF_DROPPED: usize = LINE + 8;
 pub const OFF_OVERRUN_GAPS: usize = LINE + 16;
 pub const OFF_TAIL: usize = 2 * LINE;
 
+const _: () = assert!(tiles(
+    &[
+        (OFF_MAGIC, 8),
+        (OFF_VERSION, 8),
+        (OFF_HEADER_LEN, 8),
+        (OFF_CAPACITY, 8),
+        (OFF_ALIGN, 8),
+        (OFF_CREATOR_PID, 8),
+        (OFF_CREATED_UNIX_NS, 8),
+        (56, 72), // zero: the rest of line 0
+        (OFF_HEAD, 8),
+        (OFF_DROPPED, 8),
+        (OFF_OVERRUN_GAPS, 8),
+        (152, 104), // zero: the rest of line 1
+        (OFF_TAIL, 8),
+        (264, 3832), // zero: the rest of the page
+    ],
+    HEADER_LEN
+));
+
 /// Bytes of the frame header in front of every record: `u32 len | u32 stamp`, then
 /// `u64 published_ns` (the publication's `CLOCK_MONOTONIC` time on its first record frame, or
 /// [`UNSTAMPED`]; 0 on the frames that follow it in the same publication).
@@ -45,6 +67,12 @@ pub const FRAME_PUBLISHED: u64 = 8;
 pub const UNSTAMPED: u64 = u64::MAX;
 /// Frame `len` value of a wrap marker: the rest of the data area up to its end is padding.
 pub const WRAP: u32 = u32::MAX;
+
+// `len`, `stamp`, `published_ns`.
+const _: () = assert!(tiles(
+    &[(0, 4), (4, 4), (FRAME_PUBLISHED as usize, 8)],
+    FRAME_HEADER
+));
 
 /// Smallest data area of a file-backed ring: every valid record (frame up to 16 + 65528 bytes)
 /// is within `ring::max_frame` of it, so every record fits, even behind a gap marker.

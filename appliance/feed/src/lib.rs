@@ -41,4 +41,4 @@ pub use ring::{
 #[cfg(not(loom))]
 pub use feed::{DatagramError, DatagramWriter, FeedHandler, FeedStats, ShardMap};
 #[cfg(not(loom))]
-pub use shm::{attach, create, remove_stale, Access, AttachOptions, RingError};
+pub use shm::{attach, create, read_fill, remove_stale, Access, AttachOptions, RingError};

@@ -17,7 +17,8 @@
 
 use core::sync::atomic::{compiler_fence, AtomicBool};
 
-use chronicle_protocol::{Body, HEADER_LEN as RECORD_HEADER_LEN, MAX_RECORD_LEN};
+use chronicle_protocol::wire::u16_at;
+use chronicle_protocol::{header, Body, HEADER_LEN as RECORD_HEADER_LEN, MAX_RECORD_LEN};
 use chronicle_protocol::{DecodeError, Gap, GapReason, Meta, Record, RecordView};
 
 use crate::clock::monotonic_ns;
@@ -351,12 +352,9 @@ impl Producer {
     #[inline(always)]
     fn check(&self, record: &[u8]) -> Result<u64, PushError> {
         let len = record.len();
-        let header_len = record
-            .get(2..4)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
         if !(RECORD_HEADER_LEN..=MAX_RECORD_LEN).contains(&len)
             || len % 8 != 0
-            || header_len != Some(len)
+            || u16_at(record, header::LENGTH) as usize != len
         {
             return Err(PushError::BadRecord { len });
         }

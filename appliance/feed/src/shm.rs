@@ -20,6 +20,7 @@ use crate::layout::*;
 use crate::ring::{Consumer, Keep, Producer, Region};
 use crate::sigbus;
 use crate::sync::{Ordering, Word};
+use chronicle_metrics::RingFill;
 
 /// Who may open a ring file besides its owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -390,6 +391,29 @@ fn init(fd: OwnedFd, path: &Path, capacity: usize, access: Access) -> Result<Pro
     let mapping = Arc::new(mapping);
     let region = mapping.region(capacity as u64);
     Ok(Producer::new(region, Keep::Shm(mapping)))
+}
+
+/// The fill and drop count of the ring file at `path`, read from its header with `pread`: no
+/// mapping and no lock, so the metrics thread sees a ring whose consumer stopped (or died).
+/// None if the file cannot be read or its indices are inconsistent.
+pub fn read_fill(path: &Path) -> Option<RingFill> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).ok()?;
+    let word = |offset: usize| -> Option<u64> {
+        let mut b = [0u8; 8];
+        f.read_exact_at(&mut b, offset as u64).ok()?;
+        Some(u64::from_le_bytes(b))
+    };
+    let capacity = word(OFF_CAPACITY)?;
+    let (head, dropped, tail) = (word(OFF_HEAD)?, word(OFF_DROPPED)?, word(OFF_TAIL)?);
+    if capacity == 0 || tail > head || head - tail > capacity {
+        return None;
+    }
+    Some(RingFill {
+        used: head - tail,
+        capacity,
+        dropped,
+    })
 }
 
 /// Attaches the consumer of the ring at `path`, validating the file and its header. The

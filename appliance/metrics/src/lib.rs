@@ -20,7 +20,7 @@ use prometheus::proto::{
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -158,11 +158,24 @@ impl Reporter {
 }
 
 /// A shard's Zone 1 ring, whose header the metrics thread reads at scrape time for the fill
-/// gauges (`head` at byte 128, `tail` at 256, capacity at 24: `docs/formats/ring.md`).
+/// gauges.
 #[derive(Debug, Clone)]
 pub struct RingWatch {
     pub shard: usize,
     pub path: PathBuf,
+    /// Reads the ring file's header: `chronicle_feed::read_fill`, the owner of the ring
+    /// layout (a function here because the feed depends on this crate, not the reverse).
+    pub read: fn(&Path) -> Option<RingFill>,
+}
+
+/// What a ring file's header says, read at scrape time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingFill {
+    /// `head - tail`: published and not yet released.
+    pub used: u64,
+    pub capacity: u64,
+    /// Records the producer dropped on overrun since the ring was created.
+    pub dropped: u64,
 }
 
 struct StageSeries {
@@ -450,7 +463,7 @@ impl State {
         let mut ratio = Vec::new();
         let mut drops = Vec::new();
         for r in &self.rings {
-            if let Some(h) = ring_header(&r.path) {
+            if let Some(h) = (r.read)(&r.path) {
                 let l = [("shard", r.shard.to_string())];
                 let l: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 fill.push(gauge(&l, h.used as f64));
@@ -544,35 +557,6 @@ impl State {
         out.retain(|f| !f.get_metric().is_empty());
         out
     }
-}
-
-/// What the metrics thread reads from a ring file's header.
-struct RingHeader {
-    /// `head - tail`: published and not yet released.
-    used: u64,
-    capacity: u64,
-    /// Records the producer dropped on overrun since the ring was created.
-    dropped: u64,
-}
-
-/// A ring's header words (`docs/formats/ring.md`); None if unreadable or invalid.
-fn ring_header(path: &std::path::Path) -> Option<RingHeader> {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::File::open(path).ok()?;
-    let word = |off: u64| -> Option<u64> {
-        let mut b = [0u8; 8];
-        f.read_exact_at(&mut b, off).ok()?;
-        Some(u64::from_le_bytes(b))
-    };
-    let (capacity, head, dropped, tail) = (word(24)?, word(128)?, word(136)?, word(256)?);
-    if capacity == 0 || tail > head || head - tail > capacity {
-        return None;
-    }
-    Some(RingHeader {
-        used: head - tail,
-        capacity,
-        dropped,
-    })
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {

@@ -1,4 +1,6 @@
-//! Record bodies. Offsets are absolute within the record (the header takes bytes 0..32).
+//! Record bodies. Offsets are absolute within the record (the header takes bytes 0..32); each
+//! body's `*_AT` offsets, with the widths of their fields and the zero bytes between them,
+//! tile its length (checked at compile time).
 
 use crate::error::{DecodeError, EncodeError};
 use crate::fixed_str::FixedStr;
@@ -54,29 +56,51 @@ impl LevelUpdate {
     /// Set on the last level of a venue message: the book is consistent after it.
     pub const FLAG_LAST_IN_MESSAGE: u8 = 1;
     pub(crate) const LEN: usize = 80;
+    const SIDE_AT: usize = 32;
+    const FLAGS_AT: usize = 33;
+    const PRICE_AT: usize = 40;
+    const QUANTITY_AT: usize = 48;
+    const FIRST_UPDATE_ID_AT: usize = 56;
+    const LAST_UPDATE_ID_AT: usize = 64;
+    const PREV_UPDATE_ID_AT: usize = 72;
 
     fn read(b: &[u8]) -> Result<Self, DecodeError> {
         Ok(Self {
-            side: Side::from_byte("level_update.side", b[32])?,
-            flags: b[33],
-            price: i64_at(b, 40),
-            quantity: i64_at(b, 48),
-            first_update_id: u64_at(b, 56),
-            last_update_id: u64_at(b, 64),
-            prev_update_id: u64_at(b, 72),
+            side: Side::from_byte("level_update.side", b[Self::SIDE_AT])?,
+            flags: b[Self::FLAGS_AT],
+            price: i64_at(b, Self::PRICE_AT),
+            quantity: i64_at(b, Self::QUANTITY_AT),
+            first_update_id: u64_at(b, Self::FIRST_UPDATE_ID_AT),
+            last_update_id: u64_at(b, Self::LAST_UPDATE_ID_AT),
+            prev_update_id: u64_at(b, Self::PREV_UPDATE_ID_AT),
         })
     }
 
     fn write(&self, b: &mut [u8]) {
-        b[32] = self.side.to_byte();
-        b[33] = self.flags;
-        put_i64(b, 40, self.price);
-        put_i64(b, 48, self.quantity);
-        put_u64(b, 56, self.first_update_id);
-        put_u64(b, 64, self.last_update_id);
-        put_u64(b, 72, self.prev_update_id);
+        b[Self::SIDE_AT] = self.side.to_byte();
+        b[Self::FLAGS_AT] = self.flags;
+        put_i64(b, Self::PRICE_AT, self.price);
+        put_i64(b, Self::QUANTITY_AT, self.quantity);
+        put_u64(b, Self::FIRST_UPDATE_ID_AT, self.first_update_id);
+        put_u64(b, Self::LAST_UPDATE_ID_AT, self.last_update_id);
+        put_u64(b, Self::PREV_UPDATE_ID_AT, self.prev_update_id);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (LevelUpdate::SIDE_AT, 1),
+        (LevelUpdate::FLAGS_AT, 1),
+        (34, 6), // zero
+        (LevelUpdate::PRICE_AT, 8),
+        (LevelUpdate::QUANTITY_AT, 8),
+        (LevelUpdate::FIRST_UPDATE_ID_AT, 8),
+        (LevelUpdate::LAST_UPDATE_ID_AT, 8),
+        (LevelUpdate::PREV_UPDATE_ID_AT, 8),
+    ],
+    LevelUpdate::LEN
+));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trade {
@@ -90,25 +114,43 @@ pub struct Trade {
 
 impl Trade {
     pub(crate) const LEN: usize = 64;
+    const AGGRESSOR_AT: usize = 32;
+    const FLAGS_AT: usize = 33;
+    const PRICE_AT: usize = 40;
+    const QUANTITY_AT: usize = 48;
+    const TRADE_ID_AT: usize = 56;
 
     fn read(b: &[u8]) -> Result<Self, DecodeError> {
         Ok(Self {
-            aggressor: Side::from_byte("trade.aggressor", b[32])?,
-            flags: b[33],
-            price: i64_at(b, 40),
-            quantity: i64_at(b, 48),
-            trade_id: u64_at(b, 56),
+            aggressor: Side::from_byte("trade.aggressor", b[Self::AGGRESSOR_AT])?,
+            flags: b[Self::FLAGS_AT],
+            price: i64_at(b, Self::PRICE_AT),
+            quantity: i64_at(b, Self::QUANTITY_AT),
+            trade_id: u64_at(b, Self::TRADE_ID_AT),
         })
     }
 
     fn write(&self, b: &mut [u8]) {
-        b[32] = self.aggressor.to_byte();
-        b[33] = self.flags;
-        put_i64(b, 40, self.price);
-        put_i64(b, 48, self.quantity);
-        put_u64(b, 56, self.trade_id);
+        b[Self::AGGRESSOR_AT] = self.aggressor.to_byte();
+        b[Self::FLAGS_AT] = self.flags;
+        put_i64(b, Self::PRICE_AT, self.price);
+        put_i64(b, Self::QUANTITY_AT, self.quantity);
+        put_u64(b, Self::TRADE_ID_AT, self.trade_id);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (Trade::AGGRESSOR_AT, 1),
+        (Trade::FLAGS_AT, 1),
+        (34, 6), // zero
+        (Trade::PRICE_AT, 8),
+        (Trade::QUANTITY_AT, 8),
+        (Trade::TRADE_ID_AT, 8),
+    ],
+    Trade::LEN
+));
 
 /// Best bid and offer. An empty side has price and quantity `UNDEF`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,25 +164,42 @@ pub struct Bbo {
 
 impl Bbo {
     pub(crate) const LEN: usize = 72;
+    const BID_PRICE_AT: usize = 32;
+    const BID_QUANTITY_AT: usize = 40;
+    const ASK_PRICE_AT: usize = 48;
+    const ASK_QUANTITY_AT: usize = 56;
+    const UPDATE_ID_AT: usize = 64;
 
     fn read(b: &[u8]) -> Self {
         Self {
-            bid_price: i64_at(b, 32),
-            bid_quantity: i64_at(b, 40),
-            ask_price: i64_at(b, 48),
-            ask_quantity: i64_at(b, 56),
-            update_id: u64_at(b, 64),
+            bid_price: i64_at(b, Self::BID_PRICE_AT),
+            bid_quantity: i64_at(b, Self::BID_QUANTITY_AT),
+            ask_price: i64_at(b, Self::ASK_PRICE_AT),
+            ask_quantity: i64_at(b, Self::ASK_QUANTITY_AT),
+            update_id: u64_at(b, Self::UPDATE_ID_AT),
         }
     }
 
     fn write(&self, b: &mut [u8]) {
-        put_i64(b, 32, self.bid_price);
-        put_i64(b, 40, self.bid_quantity);
-        put_i64(b, 48, self.ask_price);
-        put_i64(b, 56, self.ask_quantity);
-        put_u64(b, 64, self.update_id);
+        put_i64(b, Self::BID_PRICE_AT, self.bid_price);
+        put_i64(b, Self::BID_QUANTITY_AT, self.bid_quantity);
+        put_i64(b, Self::ASK_PRICE_AT, self.ask_price);
+        put_i64(b, Self::ASK_QUANTITY_AT, self.ask_quantity);
+        put_u64(b, Self::UPDATE_ID_AT, self.update_id);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (Bbo::BID_PRICE_AT, 8),
+        (Bbo::BID_QUANTITY_AT, 8),
+        (Bbo::ASK_PRICE_AT, 8),
+        (Bbo::ASK_QUANTITY_AT, 8),
+        (Bbo::UPDATE_ID_AT, 8),
+    ],
+    Bbo::LEN
+));
 
 /// Open interest and mark price of a derivative. Unknown fields are `UNDEF`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,31 +217,60 @@ pub struct OpenInterest {
 
 impl OpenInterest {
     pub(crate) const LEN: usize = 72;
+    const OPEN_INTEREST_AT: usize = 32;
+    const MARK_PRICE_AT: usize = 40;
+    const INDEX_PRICE_AT: usize = 48;
+    const FUNDING_RATE_E9_AT: usize = 56;
+    const NEXT_FUNDING_TS_NS_AT: usize = 64;
 
     fn read(b: &[u8]) -> Self {
         Self {
-            open_interest: i64_at(b, 32),
-            mark_price: i64_at(b, 40),
-            index_price: i64_at(b, 48),
-            funding_rate_e9: i64_at(b, 56),
-            next_funding_ts_ns: u64_at(b, 64),
+            open_interest: i64_at(b, Self::OPEN_INTEREST_AT),
+            mark_price: i64_at(b, Self::MARK_PRICE_AT),
+            index_price: i64_at(b, Self::INDEX_PRICE_AT),
+            funding_rate_e9: i64_at(b, Self::FUNDING_RATE_E9_AT),
+            next_funding_ts_ns: u64_at(b, Self::NEXT_FUNDING_TS_NS_AT),
         }
     }
 
     fn write(&self, b: &mut [u8]) {
-        put_i64(b, 32, self.open_interest);
-        put_i64(b, 40, self.mark_price);
-        put_i64(b, 48, self.index_price);
-        put_i64(b, 56, self.funding_rate_e9);
-        put_u64(b, 64, self.next_funding_ts_ns);
+        put_i64(b, Self::OPEN_INTEREST_AT, self.open_interest);
+        put_i64(b, Self::MARK_PRICE_AT, self.mark_price);
+        put_i64(b, Self::INDEX_PRICE_AT, self.index_price);
+        put_i64(b, Self::FUNDING_RATE_E9_AT, self.funding_rate_e9);
+        put_u64(b, Self::NEXT_FUNDING_TS_NS_AT, self.next_funding_ts_ns);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (OpenInterest::OPEN_INTEREST_AT, 8),
+        (OpenInterest::MARK_PRICE_AT, 8),
+        (OpenInterest::INDEX_PRICE_AT, 8),
+        (OpenInterest::FUNDING_RATE_E9_AT, 8),
+        (OpenInterest::NEXT_FUNDING_TS_NS_AT, 8),
+    ],
+    OpenInterest::LEN
+));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Level {
     pub price: i64,
     pub quantity: i64,
 }
+
+impl Level {
+    /// Bytes of one encoded level: price, then quantity.
+    const LEN: usize = 16;
+    const PRICE_AT: usize = 0;
+    const QUANTITY_AT: usize = 8;
+}
+
+const _: () = assert!(tiles(
+    &[(Level::PRICE_AT, 8), (Level::QUANTITY_AT, 8)],
+    Level::LEN
+));
 
 /// The levels of a book snapshot: borrowed from a decoded record (zero-copy) or from the
 /// caller's slice when encoding.
@@ -195,7 +283,7 @@ pub enum Levels<'a> {
 impl<'a> Levels<'a> {
     pub fn len(&self) -> usize {
         match self {
-            Levels::Encoded(b) => b.len() / 16,
+            Levels::Encoded(b) => b.len() / Level::LEN,
             Levels::Slice(s) => s.len(),
         }
     }
@@ -206,9 +294,9 @@ impl<'a> Levels<'a> {
 
     pub fn get(&self, i: usize) -> Option<Level> {
         match self {
-            Levels::Encoded(b) => b.get(i * 16..i * 16 + 16).map(|l| Level {
-                price: i64_at(l, 0),
-                quantity: i64_at(l, 8),
+            Levels::Encoded(b) => b.get(i * Level::LEN..(i + 1) * Level::LEN).map(|l| Level {
+                price: i64_at(l, Level::PRICE_AT),
+                quantity: i64_at(l, Level::QUANTITY_AT),
             }),
             Levels::Slice(s) => s.get(i).copied(),
         }
@@ -245,9 +333,15 @@ impl<'a> BookSnapshot<'a> {
     /// Made by chronicle's refinery from its reconstructed book (every 60 s), not sent by
     /// the venue.
     pub const FLAG_INJECTED: u16 = 2;
+    /// Bytes before the levels.
     pub(crate) const FIXED_LEN: usize = 48;
     /// Levels that fit one record.
-    pub const MAX_LEVELS: usize = (MAX_RECORD_LEN - Self::FIXED_LEN) / 16;
+    pub const MAX_LEVELS: usize = (MAX_RECORD_LEN - Self::FIXED_LEN) / Level::LEN;
+    const UPDATE_ID_AT: usize = 32;
+    const BID_COUNT_AT: usize = 40;
+    const ASK_COUNT_AT: usize = 42;
+    const CHUNK_AT: usize = 44;
+    const FLAGS_AT: usize = 46;
 
     pub fn bids(&self) -> impl Iterator<Item = Level> + '_ {
         self.levels.iter().take(self.bid_count as usize)
@@ -258,26 +352,27 @@ impl<'a> BookSnapshot<'a> {
     }
 
     pub(crate) fn encoded_len(&self) -> usize {
-        Self::FIXED_LEN + 16 * self.levels.len()
+        Self::FIXED_LEN + Level::LEN * self.levels.len()
     }
 
     fn read(b: &'a [u8]) -> Result<Self, DecodeError> {
-        let bid_count = u16_at(b, 40);
-        let ask_count = u16_at(b, 42);
+        let bid_count = u16_at(b, Self::BID_COUNT_AT);
+        let ask_count = u16_at(b, Self::ASK_COUNT_AT);
         let levels = &b[Self::FIXED_LEN..];
-        if levels.len() != 16 * (bid_count as usize + ask_count as usize) {
+        let expected = Level::LEN * (bid_count as usize + ask_count as usize);
+        if levels.len() != expected {
             return Err(DecodeError::LengthMismatch {
                 type_id: type_id::BOOK_SNAPSHOT_V1,
-                expected: Self::FIXED_LEN + 16 * (bid_count as usize + ask_count as usize),
+                expected: Self::FIXED_LEN + expected,
                 length: b.len() as u16,
             });
         }
         Ok(Self {
-            update_id: u64_at(b, 32),
+            update_id: u64_at(b, Self::UPDATE_ID_AT),
             bid_count,
             ask_count,
-            chunk: u16_at(b, 44),
-            flags: u16_at(b, 46),
+            chunk: u16_at(b, Self::CHUNK_AT),
+            flags: u16_at(b, Self::FLAGS_AT),
             levels: Levels::Encoded(levels),
         })
     }
@@ -294,18 +389,30 @@ impl<'a> BookSnapshot<'a> {
     }
 
     fn write(&self, b: &mut [u8]) {
-        put_u64(b, 32, self.update_id);
-        put_u16(b, 40, self.bid_count);
-        put_u16(b, 42, self.ask_count);
-        put_u16(b, 44, self.chunk);
-        put_u16(b, 46, self.flags);
+        put_u64(b, Self::UPDATE_ID_AT, self.update_id);
+        put_u16(b, Self::BID_COUNT_AT, self.bid_count);
+        put_u16(b, Self::ASK_COUNT_AT, self.ask_count);
+        put_u16(b, Self::CHUNK_AT, self.chunk);
+        put_u16(b, Self::FLAGS_AT, self.flags);
         for (i, l) in self.levels.iter().enumerate() {
-            let at = Self::FIXED_LEN + 16 * i;
-            put_i64(b, at, l.price);
-            put_i64(b, at + 8, l.quantity);
+            let at = Self::FIXED_LEN + Level::LEN * i;
+            put_i64(b, at + Level::PRICE_AT, l.price);
+            put_i64(b, at + Level::QUANTITY_AT, l.quantity);
         }
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (BookSnapshot::UPDATE_ID_AT, 8),
+        (BookSnapshot::BID_COUNT_AT, 2),
+        (BookSnapshot::ASK_COUNT_AT, 2),
+        (BookSnapshot::CHUNK_AT, 2),
+        (BookSnapshot::FLAGS_AT, 2),
+    ],
+    BookSnapshot::FIXED_LEN
+));
 
 /// Why a stream is known to be incomplete at this point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,23 +471,39 @@ pub struct Gap {
 
 impl Gap {
     pub(crate) const LEN: usize = 64;
+    const REASON_AT: usize = 32;
+    const EXPECTED_AT: usize = 40;
+    const RECEIVED_AT: usize = 48;
+    const LOST_AT: usize = 56;
 
     fn read(b: &[u8]) -> Result<Self, DecodeError> {
         Ok(Self {
-            reason: GapReason::from_u16(u16_at(b, 32))?,
-            expected: u64_at(b, 40),
-            received: u64_at(b, 48),
-            lost: u64_at(b, 56),
+            reason: GapReason::from_u16(u16_at(b, Self::REASON_AT))?,
+            expected: u64_at(b, Self::EXPECTED_AT),
+            received: u64_at(b, Self::RECEIVED_AT),
+            lost: u64_at(b, Self::LOST_AT),
         })
     }
 
     fn write(&self, b: &mut [u8]) {
-        put_u16(b, 32, self.reason as u16);
-        put_u64(b, 40, self.expected);
-        put_u64(b, 48, self.received);
-        put_u64(b, 56, self.lost);
+        put_u16(b, Self::REASON_AT, self.reason as u16);
+        put_u64(b, Self::EXPECTED_AT, self.expected);
+        put_u64(b, Self::RECEIVED_AT, self.received);
+        put_u64(b, Self::LOST_AT, self.lost);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (Gap::REASON_AT, 2),
+        (34, 6), // zero
+        (Gap::EXPECTED_AT, 8),
+        (Gap::RECEIVED_AT, 8),
+        (Gap::LOST_AT, 8),
+    ],
+    Gap::LEN
+));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Heartbeat {
@@ -389,7 +512,13 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     pub(crate) const LEN: usize = 40;
+    const SEQUENCE_AT: usize = 32;
 }
+
+const _: () = assert!(tiles(
+    &[(0, HEADER_LEN), (Heartbeat::SEQUENCE_AT, 8)],
+    Heartbeat::LEN
+));
 
 /// Instrument definition: what the scaled integers of this token mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,6 +540,15 @@ impl Definition {
     pub(crate) const LEN: usize = 120;
     /// Exponents beyond this would overflow when formatting an i64 mantissa.
     pub const MAX_EXPONENT: i8 = 18;
+    const VENUE_AT: usize = 32;
+    const RAW_SYMBOL_AT: usize = 48;
+    const PRICE_EXPONENT_AT: usize = 80;
+    const QUANTITY_EXPONENT_AT: usize = 81;
+    const INSTRUMENT_CLASS_AT: usize = 82;
+    const TICK_SIZE_AT: usize = 88;
+    const LOT_SIZE_AT: usize = 96;
+    const SYMBOL_ID_AT: usize = 104;
+    const EXPIRATION_NS_AT: usize = 112;
 
     fn read(b: &[u8]) -> Result<Self, DecodeError> {
         let check_exp = |field, v: i8| {
@@ -424,30 +562,120 @@ impl Definition {
             }
         };
         Ok(Self {
-            venue: FixedStr::from_bytes(&b[32..48]),
-            raw_symbol: FixedStr::from_bytes(&b[48..80]),
-            price_exponent: check_exp("definition.price_exponent", b[80] as i8)?,
-            quantity_exponent: check_exp("definition.quantity_exponent", b[81] as i8)?,
-            instrument_class: b[82],
-            tick_size: i64_at(b, 88),
-            lot_size: i64_at(b, 96),
-            symbol_id: u64_at(b, 104),
-            expiration_ns: u64_at(b, 112),
+            venue: FixedStr::from_bytes(&b[Self::VENUE_AT..]),
+            raw_symbol: FixedStr::from_bytes(&b[Self::RAW_SYMBOL_AT..]),
+            price_exponent: check_exp(
+                "definition.price_exponent",
+                b[Self::PRICE_EXPONENT_AT] as i8,
+            )?,
+            quantity_exponent: check_exp(
+                "definition.quantity_exponent",
+                b[Self::QUANTITY_EXPONENT_AT] as i8,
+            )?,
+            instrument_class: b[Self::INSTRUMENT_CLASS_AT],
+            tick_size: i64_at(b, Self::TICK_SIZE_AT),
+            lot_size: i64_at(b, Self::LOT_SIZE_AT),
+            symbol_id: u64_at(b, Self::SYMBOL_ID_AT),
+            expiration_ns: u64_at(b, Self::EXPIRATION_NS_AT),
         })
     }
 
     fn write(&self, b: &mut [u8]) {
-        b[32..48].copy_from_slice(self.venue.bytes());
-        b[48..80].copy_from_slice(self.raw_symbol.bytes());
-        b[80] = self.price_exponent as u8;
-        b[81] = self.quantity_exponent as u8;
-        b[82] = self.instrument_class;
-        put_i64(b, 88, self.tick_size);
-        put_i64(b, 96, self.lot_size);
-        put_u64(b, 104, self.symbol_id);
-        put_u64(b, 112, self.expiration_ns);
+        b[Self::VENUE_AT..Self::RAW_SYMBOL_AT].copy_from_slice(self.venue.bytes());
+        b[Self::RAW_SYMBOL_AT..Self::PRICE_EXPONENT_AT].copy_from_slice(self.raw_symbol.bytes());
+        b[Self::PRICE_EXPONENT_AT] = self.price_exponent as u8;
+        b[Self::QUANTITY_EXPONENT_AT] = self.quantity_exponent as u8;
+        b[Self::INSTRUMENT_CLASS_AT] = self.instrument_class;
+        put_i64(b, Self::TICK_SIZE_AT, self.tick_size);
+        put_i64(b, Self::LOT_SIZE_AT, self.lot_size);
+        put_u64(b, Self::SYMBOL_ID_AT, self.symbol_id);
+        put_u64(b, Self::EXPIRATION_NS_AT, self.expiration_ns);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (Definition::VENUE_AT, 16),
+        (Definition::RAW_SYMBOL_AT, 32),
+        (Definition::PRICE_EXPONENT_AT, 1),
+        (Definition::QUANTITY_EXPONENT_AT, 1),
+        (Definition::INSTRUMENT_CLASS_AT, 1),
+        (83, 5), // zero
+        (Definition::TICK_SIZE_AT, 8),
+        (Definition::LOT_SIZE_AT, 8),
+        (Definition::SYMBOL_ID_AT, 8),
+        (Definition::EXPIRATION_NS_AT, 8),
+    ],
+    Definition::LEN
+));
+
+/// A token's declaration: "refine this token as this instrument". A feed sends one before the
+/// token's first event (a UDP sender again every second); the shard that reads it declares
+/// the token to its refinery. A control record of rings and datagrams, not an event: it is
+/// never stored (a partition opens with the instrument's `definition` record instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declaration {
+    /// The instrument (`symbol_id` = the token id).
+    pub definition: Definition,
+    /// 0 from a live feed. From a bounded replay (`chronicle run`) whose input an earlier run
+    /// began: the first tick id that run assigned the token, where this one starts again.
+    pub start_tick: u64,
+    /// With `start_tick`: the token's records up to this tick id are already durable; they
+    /// are refined again (book, clock, tick ids) but not written.
+    pub durable_tick: u64,
+}
+
+impl Declaration {
+    pub(crate) const LEN: usize = 136;
+    const START_TICK_AT: usize = Definition::LEN;
+    const DURABLE_TICK_AT: usize = Definition::LEN + 8;
+
+    /// A live feed's declaration of `definition` (no replay to resume).
+    pub fn live(definition: Definition) -> Self {
+        Self {
+            definition,
+            start_tick: 0,
+            durable_tick: 0,
+        }
+    }
+
+    /// The record that declares `token_id`. Its header carries no tick id and no times: it is
+    /// not an event.
+    pub fn record(self, token_id: u32) -> crate::Record<'static> {
+        crate::Record {
+            meta: crate::Meta {
+                token_id,
+                ..crate::Meta::default()
+            },
+            body: Body::Declaration(self),
+        }
+    }
+
+    fn read(b: &[u8]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            definition: Definition::read(b)?,
+            start_tick: u64_at(b, Self::START_TICK_AT),
+            durable_tick: u64_at(b, Self::DURABLE_TICK_AT),
+        })
+    }
+
+    fn write(&self, b: &mut [u8]) {
+        self.definition.write(b);
+        put_u64(b, Self::START_TICK_AT, self.start_tick);
+        put_u64(b, Self::DURABLE_TICK_AT, self.durable_tick);
+    }
+}
+
+// A definition's layout, then the two ticks.
+const _: () = assert!(tiles(
+    &[
+        (0, Definition::LEN),
+        (Declaration::START_TICK_AT, 8),
+        (Declaration::DURABLE_TICK_AT, 8),
+    ],
+    Declaration::LEN
+));
 
 /// Order-level (L3, "market by order") action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -520,29 +748,51 @@ pub struct Order {
 
 impl Order {
     pub(crate) const LEN: usize = 72;
+    const ACTION_AT: usize = 32;
+    const SIDE_AT: usize = 33;
+    const FLAGS_AT: usize = 34;
+    const PRICE_AT: usize = 40;
+    const QUANTITY_AT: usize = 48;
+    const ORDER_ID_AT: usize = 56;
+    const SEQUENCE_AT: usize = 64;
 
     fn read(b: &[u8]) -> Result<Self, DecodeError> {
         Ok(Self {
-            action: OrderAction::from_byte(b[32])?,
-            side: Side::from_byte("order.side", b[33])?,
-            flags: b[34],
-            price: i64_at(b, 40),
-            quantity: i64_at(b, 48),
-            order_id: u64_at(b, 56),
-            sequence: u64_at(b, 64),
+            action: OrderAction::from_byte(b[Self::ACTION_AT])?,
+            side: Side::from_byte("order.side", b[Self::SIDE_AT])?,
+            flags: b[Self::FLAGS_AT],
+            price: i64_at(b, Self::PRICE_AT),
+            quantity: i64_at(b, Self::QUANTITY_AT),
+            order_id: u64_at(b, Self::ORDER_ID_AT),
+            sequence: u64_at(b, Self::SEQUENCE_AT),
         })
     }
 
     fn write(&self, b: &mut [u8]) {
-        b[32] = self.action.to_byte();
-        b[33] = self.side.to_byte();
-        b[34] = self.flags;
-        put_i64(b, 40, self.price);
-        put_i64(b, 48, self.quantity);
-        put_u64(b, 56, self.order_id);
-        put_u64(b, 64, self.sequence);
+        b[Self::ACTION_AT] = self.action.to_byte();
+        b[Self::SIDE_AT] = self.side.to_byte();
+        b[Self::FLAGS_AT] = self.flags;
+        put_i64(b, Self::PRICE_AT, self.price);
+        put_i64(b, Self::QUANTITY_AT, self.quantity);
+        put_u64(b, Self::ORDER_ID_AT, self.order_id);
+        put_u64(b, Self::SEQUENCE_AT, self.sequence);
     }
 }
+
+const _: () = assert!(tiles(
+    &[
+        (0, HEADER_LEN),
+        (Order::ACTION_AT, 1),
+        (Order::SIDE_AT, 1),
+        (Order::FLAGS_AT, 1),
+        (35, 5), // zero
+        (Order::PRICE_AT, 8),
+        (Order::QUANTITY_AT, 8),
+        (Order::ORDER_ID_AT, 8),
+        (Order::SEQUENCE_AT, 8),
+    ],
+    Order::LEN
+));
 
 /// Every record kind this version of the protocol knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -556,6 +806,7 @@ pub enum Body<'a> {
     Heartbeat(Heartbeat),
     Definition(Definition),
     Order(Order),
+    Declaration(Declaration),
 }
 
 impl<'a> Body<'a> {
@@ -570,6 +821,7 @@ impl<'a> Body<'a> {
             Body::Heartbeat(_) => type_id::HEARTBEAT_V1,
             Body::Definition(_) => type_id::DEFINITION_V1,
             Body::Order(_) => type_id::ORDER_V1,
+            Body::Declaration(_) => type_id::DECLARATION_V1,
         }
     }
 
@@ -589,6 +841,7 @@ impl<'a> Body<'a> {
             Body::Heartbeat(_) => Heartbeat::LEN,
             Body::Definition(_) => Definition::LEN,
             Body::Order(_) => Order::LEN,
+            Body::Declaration(_) => Declaration::LEN,
         }
     }
 
@@ -646,7 +899,7 @@ impl<'a> Body<'a> {
             type_id::HEARTBEAT_V1 => {
                 fixed(Heartbeat::LEN)?;
                 Body::Heartbeat(Heartbeat {
-                    sequence: u64_at(b, HEADER_LEN),
+                    sequence: u64_at(b, Heartbeat::SEQUENCE_AT),
                 })
             }
             type_id::DEFINITION_V1 => {
@@ -656,6 +909,10 @@ impl<'a> Body<'a> {
             type_id::ORDER_V1 => {
                 fixed(Order::LEN)?;
                 Body::Order(Order::read(b)?)
+            }
+            type_id::DECLARATION_V1 => {
+                fixed(Declaration::LEN)?;
+                Body::Declaration(Declaration::read(b)?)
             }
             other => return Err(DecodeError::UnknownType { type_id: other }),
         })
@@ -670,9 +927,10 @@ impl<'a> Body<'a> {
             Body::OpenInterest(v) => v.write(b),
             Body::BookSnapshot(v) => v.write(b),
             Body::Gap(v) => v.write(b),
-            Body::Heartbeat(v) => put_u64(b, HEADER_LEN, v.sequence),
+            Body::Heartbeat(v) => put_u64(b, Heartbeat::SEQUENCE_AT, v.sequence),
             Body::Definition(v) => v.write(b),
             Body::Order(v) => v.write(b),
+            Body::Declaration(v) => v.write(b),
         }
     }
 }

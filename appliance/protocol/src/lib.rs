@@ -14,13 +14,13 @@ mod decimal;
 mod error;
 mod fixed_str;
 mod record;
-mod wire;
+pub mod wire;
 
 pub use body::{
-    Bbo, Body, BookSnapshot, Definition, Gap, GapReason, Heartbeat, Level, LevelUpdate, Levels,
-    OpenInterest, Order, OrderAction, Side, Trade,
+    Bbo, Body, BookSnapshot, Declaration, Definition, Gap, GapReason, Heartbeat, Level,
+    LevelUpdate, Levels, OpenInterest, Order, OrderAction, Side, Trade,
 };
 pub use decimal::{format_scaled, parse_scaled, significant_decimals, Scaled, UNDEF};
 pub use error::{DecodeError, EncodeError, ParseDecimalError};
 pub use fixed_str::FixedStr;
-pub use record::{type_id, Meta, Record, RecordView, HEADER_LEN, MAX_RECORD_LEN};
+pub use record::{header, type_id, Meta, Record, RecordView, HEADER_LEN, MAX_RECORD_LEN};

@@ -6,6 +6,35 @@ use crate::wire::*;
 
 /// Bytes of the common header every record starts with.
 pub const HEADER_LEN: usize = 32;
+
+/// Byte offsets of the header fields (`docs/formats/protocol.md`, "Header").
+pub mod header {
+    /// `u16` type id.
+    pub const TYPE_ID: usize = 0;
+    /// `u16` length of the whole record, header included.
+    pub const LENGTH: usize = 2;
+    /// `u32`.
+    pub const TOKEN_ID: usize = 4;
+    /// `u64`.
+    pub const GLOBAL_TICK_ID: usize = 8;
+    /// `u64`.
+    pub const EXCHANGE_TS_NS: usize = 16;
+    /// `u64`.
+    pub const RECEIVE_TS_NS: usize = 24;
+}
+
+const _: () = assert!(tiles(
+    &[
+        (header::TYPE_ID, 2),
+        (header::LENGTH, 2),
+        (header::TOKEN_ID, 4),
+        (header::GLOBAL_TICK_ID, 8),
+        (header::EXCHANGE_TS_NS, 8),
+        (header::RECEIVE_TS_NS, 8),
+    ],
+    HEADER_LEN
+));
+
 /// The largest record: the u16 length field rounded down to a multiple of 8.
 pub const MAX_RECORD_LEN: usize = 65528;
 
@@ -20,9 +49,10 @@ pub mod type_id {
     pub const HEARTBEAT_V1: u16 = 0x0007;
     pub const DEFINITION_V1: u16 = 0x0008;
     pub const ORDER_V1: u16 = 0x0009;
+    pub const DECLARATION_V1: u16 = 0x000A;
 
     /// Every known type id, in id order.
-    pub const ALL: [u16; 9] = [
+    pub const ALL: [u16; 10] = [
         LEVEL_UPDATE_V1,
         TRADE_V1,
         BBO_V1,
@@ -32,6 +62,7 @@ pub mod type_id {
         HEARTBEAT_V1,
         DEFINITION_V1,
         ORDER_V1,
+        DECLARATION_V1,
     ];
 
     /// The type id a snake_case name names ([`name`]'s inverse).
@@ -51,6 +82,7 @@ pub mod type_id {
             HEARTBEAT_V1 => "heartbeat",
             DEFINITION_V1 => "definition",
             ORDER_V1 => "order",
+            DECLARATION_V1 => "declaration",
             _ => return None,
         })
     }
@@ -71,21 +103,24 @@ pub struct Meta {
 impl Meta {
     fn read(b: &[u8]) -> Self {
         Self {
-            token_id: u32_at(b, 4),
-            global_tick_id: u64_at(b, 8),
-            exchange_ts_ns: u64_at(b, 16),
-            receive_ts_ns: u64_at(b, 24),
+            token_id: u32_at(b, header::TOKEN_ID),
+            global_tick_id: u64_at(b, header::GLOBAL_TICK_ID),
+            exchange_ts_ns: u64_at(b, header::EXCHANGE_TS_NS),
+            receive_ts_ns: u64_at(b, header::RECEIVE_TS_NS),
         }
     }
 
-    /// Rewrites the header fields of an encoded record in place (used when the refinery
-    /// assigns tick ids to records that arrive already encoded from a ring).
+    /// Writes these fields into the header of `record` (at least [`HEADER_LEN`] bytes), leaving
+    /// its type id, length and body as they are. [`Record::encode`] writes its header with it,
+    /// and the replay source re-stamps the records it holds encoded (each copy's token and
+    /// times). The refinery patches nothing in place: it gives the decoded record its tick id
+    /// and encodes it anew.
     pub fn write_into(&self, record: &mut [u8]) {
         assert!(record.len() >= HEADER_LEN, "record shorter than its header");
-        put_u32(record, 4, self.token_id);
-        put_u64(record, 8, self.global_tick_id);
-        put_u64(record, 16, self.exchange_ts_ns);
-        put_u64(record, 24, self.receive_ts_ns);
+        put_u32(record, header::TOKEN_ID, self.token_id);
+        put_u64(record, header::GLOBAL_TICK_ID, self.global_tick_id);
+        put_u64(record, header::EXCHANGE_TS_NS, self.exchange_ts_ns);
+        put_u64(record, header::RECEIVE_TS_NS, self.receive_ts_ns);
     }
 }
 
@@ -108,7 +143,7 @@ impl<'a> RecordView<'a> {
                 have: buf.len(),
             });
         }
-        let length = u16_at(buf, 2);
+        let length = u16_at(buf, header::LENGTH);
         let len = length as usize;
         if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
             return Err(DecodeError::BadLength { length });
@@ -120,7 +155,7 @@ impl<'a> RecordView<'a> {
             });
         }
         Ok(Self {
-            type_id: u16_at(buf, 0),
+            type_id: u16_at(buf, header::TYPE_ID),
             meta: Meta::read(buf),
             bytes: &buf[..len],
         })
@@ -165,8 +200,8 @@ impl<'a> Record<'a> {
         }
         let b = &mut out[..len];
         b.fill(0);
-        put_u16(b, 0, self.body.type_id());
-        put_u16(b, 2, len as u16);
+        put_u16(b, header::TYPE_ID, self.body.type_id());
+        put_u16(b, header::LENGTH, len as u16);
         self.meta.write_into(b);
         self.body.write(b);
         Ok(len)

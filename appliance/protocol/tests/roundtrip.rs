@@ -24,6 +24,27 @@ fn ascii(max: usize) -> impl Strategy<Value = String> {
     proptest::string::string_regex(&format!("[ -~]{{0,{max}}}")).unwrap()
 }
 
+fn definition() -> impl Strategy<Value = Definition> {
+    (
+        ascii(16),
+        ascii(32),
+        -18i8..=18,
+        -18i8..=18,
+        any::<(u8, i64, i64, u64, u64)>(),
+    )
+        .prop_map(|(v, s, pe, qe, (class, tick, lot, id, exp))| Definition {
+            venue: FixedStr::new("venue", &v).unwrap(),
+            raw_symbol: FixedStr::new("raw_symbol", &s).unwrap(),
+            price_exponent: pe,
+            quantity_exponent: qe,
+            instrument_class: class,
+            tick_size: tick,
+            lot_size: lot,
+            symbol_id: id,
+            expiration_ns: exp,
+        })
+}
+
 /// Every fixed-width body; book snapshots are covered separately because they borrow. The
 /// plain integer fields come as one `any::<(…)>()` tuple per body, in field order.
 fn fixed_body() -> impl Strategy<Value = Body<'static>> {
@@ -80,26 +101,7 @@ fn fixed_body() -> impl Strategy<Value = Body<'static>> {
                 lost
             })),
         any::<u64>().prop_map(|sequence| Body::Heartbeat(Heartbeat { sequence })),
-        (
-            ascii(16),
-            ascii(32),
-            -18i8..=18,
-            -18i8..=18,
-            any::<(u8, i64, i64, u64, u64)>()
-        )
-            .prop_map(
-                |(v, s, pe, qe, (class, tick, lot, id, exp))| Body::Definition(Definition {
-                    venue: FixedStr::new("venue", &v).unwrap(),
-                    raw_symbol: FixedStr::new("raw_symbol", &s).unwrap(),
-                    price_exponent: pe,
-                    quantity_exponent: qe,
-                    instrument_class: class,
-                    tick_size: tick,
-                    lot_size: lot,
-                    symbol_id: id,
-                    expiration_ns: exp,
-                })
-            ),
+        definition().prop_map(Body::Definition),
         (
             prop_oneof![
                 Just(OrderAction::Add),
@@ -124,6 +126,13 @@ fn fixed_body() -> impl Strategy<Value = Body<'static>> {
                     sequence
                 })
             ),
+        (definition(), any::<(u64, u64)>()).prop_map(|(definition, (start_tick, durable_tick))| {
+            Body::Declaration(Declaration {
+                definition,
+                start_tick,
+                durable_tick,
+            })
+        }),
     ]
 }
 
@@ -294,6 +303,61 @@ fn definition_exponent_minus_128_is_refused() {
     }
     b[80] = (-18i8) as u8;
     assert!(Record::decode(&b).is_ok());
+}
+
+/// A declaration is a definition's bytes (with their own checks), then its two ticks.
+#[test]
+fn declaration_layout_is_pinned() {
+    let definition = Definition {
+        venue: FixedStr::new("venue", "binance-usdm").unwrap(),
+        raw_symbol: FixedStr::new("raw_symbol", "BTCUSDT").unwrap(),
+        price_exponent: -1,
+        quantity_exponent: -3,
+        instrument_class: b'F',
+        tick_size: 1,
+        lot_size: 1,
+        symbol_id: 7,
+        expiration_ns: 0,
+    };
+    let rec = Declaration {
+        definition,
+        start_tick: 0x11,
+        durable_tick: 0x22,
+    }
+    .record(7);
+    assert_eq!(
+        rec.meta,
+        Meta {
+            token_id: 7,
+            ..Meta::default()
+        }
+    );
+    let b = rec.to_vec().unwrap();
+    assert_eq!(&b[0..2], &[0x0a, 0x00]);
+    assert_eq!(&b[2..4], &[136, 0]);
+    let def = Record {
+        meta: rec.meta,
+        body: Body::Definition(definition),
+    }
+    .to_vec()
+    .unwrap();
+    assert_eq!(&b[4..120], &def[4..120]);
+    assert_eq!(b[120], 0x11);
+    assert_eq!(b[128], 0x22);
+    let mut bad = b.clone();
+    bad[80] = 0x80;
+    assert!(matches!(
+        Record::decode(&bad),
+        Err(DecodeError::BadField { .. })
+    ));
+    assert_eq!(
+        Declaration::live(definition),
+        Declaration {
+            definition,
+            start_tick: 0,
+            durable_tick: 0
+        }
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! chronicle-reader: seed 004's universal reader. It reads a partition from whichever tier
-//! holds it — `book.q` mapped (Hot/Warm), seekable zstd on the cold disk, or the same from
-//! object storage (RemoteCold) — with the same frames, errors and output.
+//! chronicle-reader: the universal reader (`docs/reader.md`). It reads a partition from
+//! whichever tier holds it — `book.q` mapped (Hot/Warm), seekable zstd on the cold disk, or the
+//! same from object storage (RemoteCold) — with the same frames, errors and output.
 //!
 //! - [`tiers`]: the tier roots and resolution in priority order (Hot → Warm → Cold →
 //!   RemoteCold), re-resolving when a move finishes under a reader.

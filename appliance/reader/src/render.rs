@@ -1,7 +1,7 @@
 //! Records as JSON lines or CSV. Prices and quantities are exact decimal strings at the
 //! partition's exponents; `UNDEF` renders as null (JSON) or an empty cell (CSV).
 
-use chronicle_protocol::{type_id, Body, Level, RecordView, Scaled, Side, UNDEF};
+use chronicle_protocol::{type_id, Body, Definition, Level, RecordView, Scaled, Side, UNDEF};
 use serde_json::{json, Map, Value};
 
 /// Exponents that turn mantissas into decimals.
@@ -133,24 +133,14 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
             ("lost", json!(g.lost)),
         ]),
         Body::Heartbeat(h) => f.push(("sequence", json!(h.sequence))),
-        Body::Definition(d) => f.extend([
-            ("venue", json!(d.venue.as_str())),
-            ("raw_symbol", json!(d.raw_symbol.as_str())),
-            ("price_exponent", json!(d.price_exponent)),
-            ("quantity_exponent", json!(d.quantity_exponent)),
-            (
-                "instrument_class",
-                json!(if d.instrument_class == 0 {
-                    String::new()
-                } else {
-                    (d.instrument_class as char).to_string()
-                }),
-            ),
-            ("tick_size", decimal(d.tick_size, d.price_exponent)),
-            ("lot_size", decimal(d.lot_size, d.quantity_exponent)),
-            ("symbol_id", json!(d.symbol_id)),
-            ("expiration_ns", json!(d.expiration_ns)),
-        ]),
+        Body::Definition(d) => definition(&mut f, &d),
+        Body::Declaration(d) => {
+            definition(&mut f, &d.definition);
+            f.extend([
+                ("start_tick", json!(d.start_tick)),
+                ("durable_tick", json!(d.durable_tick)),
+            ]);
+        }
         Body::Order(o) => f.extend([
             ("action", json!(o.action.name())),
             ("side", json!(side(o.side))),
@@ -162,6 +152,27 @@ pub fn fields(view: &RecordView<'_>, scale: Scale) -> Vec<(&'static str, Value)>
         ]),
     }
     f
+}
+
+fn definition(f: &mut Vec<(&'static str, Value)>, d: &Definition) {
+    f.extend([
+        ("venue", json!(d.venue.as_str())),
+        ("raw_symbol", json!(d.raw_symbol.as_str())),
+        ("price_exponent", json!(d.price_exponent)),
+        ("quantity_exponent", json!(d.quantity_exponent)),
+        (
+            "instrument_class",
+            json!(if d.instrument_class == 0 {
+                String::new()
+            } else {
+                (d.instrument_class as char).to_string()
+            }),
+        ),
+        ("tick_size", decimal(d.tick_size, d.price_exponent)),
+        ("lot_size", decimal(d.lot_size, d.quantity_exponent)),
+        ("symbol_id", json!(d.symbol_id)),
+        ("expiration_ns", json!(d.expiration_ns)),
+    ]);
 }
 
 /// One JSON object, no trailing newline.
@@ -223,6 +234,10 @@ pub const CSV_COLUMNS: &[&str] = &[
     "expiration_ns",
     "flags",
     "type_id",
+    // A declaration's (never stored: docs/formats/protocol.md); last, so that the columns
+    // before them keep their places.
+    "start_tick",
+    "durable_tick",
 ];
 
 pub fn csv_header() -> String {
@@ -333,6 +348,17 @@ mod tests {
                 update_id: 1,
             }),
             Body::Heartbeat(Heartbeat { sequence: 1 }),
+            Body::Declaration(Declaration::live(Definition {
+                venue: FixedStr::new("v", "x").unwrap(),
+                raw_symbol: FixedStr::new("r", "y").unwrap(),
+                price_exponent: -1,
+                quantity_exponent: 0,
+                instrument_class: 0,
+                tick_size: 1,
+                lot_size: 1,
+                symbol_id: 1,
+                expiration_ns: 0,
+            })),
         ];
         for body in bodies {
             let bytes = Record {

@@ -8,7 +8,7 @@ use chronicle_storage::partition::SEGMENT_FILE;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A storage tier, in resolution priority order (seed 004: Hot → Warm → Cold → RemoteCold).
+/// A storage tier, in resolution priority order: Hot → Warm → Cold → RemoteCold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {

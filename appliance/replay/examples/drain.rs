@@ -115,7 +115,7 @@ fn main() {
                                 c.lost += g.lost;
                             }
                         }
-                    } else if view.meta.global_tick_id == u64::MAX {
+                    } else if view.type_id == type_id::DECLARATION_V1 {
                         c.declarations += 1;
                     } else {
                         c.events += 1;

@@ -26,6 +26,6 @@ pub use error::Error;
 pub use pacing::{Pacing, Schedule};
 pub use player::{play, PlayOptions};
 pub use report::Report;
-pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary, DECLARATION_TICK};
+pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary};
 pub use synthetic::{write_capture, Stats, SyntheticConfig, SyntheticFeed};
 pub use targets::{NullTarget, RingTarget, Staged, Target, UdpTarget};

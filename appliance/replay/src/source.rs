@@ -5,13 +5,11 @@
 //! the capture into it exactly as they do for `chronicle import`. Identity is the data
 //! directory's `dim_symbol`, as for an import: on `instrument()` the source resolves (or
 //! registers) the instrument and saves the table before any of its data is emitted; the
-//! token id is the `symbol_id`. It then emits a **declaration**: a `definition` record whose
-//! header `global_tick_id` is [`DECLARATION_TICK`] (`u64::MAX`), which tells the appliance's
-//! refinery "declare this token", not "store this event". Its header timestamps are 0, as a
-//! live feed's are: the appliance's shard reads non-zero ones as the resume point of its own
-//! bounded replay (`chronicle run`: start tick, durable tick). Every event becomes a record of
-//! its token with `global_tick_id` 0 (the refinery assigns tick ids) and the capture's
-//! exchange and receive times.
+//! token id is the `symbol_id`. It then emits a **declaration** (a `declaration` record of the
+//! instrument's definition, [`Declaration::live`]: no resume point, as a live feed's), which
+//! tells the appliance's refinery "declare this token", not "store this event". Every event
+//! becomes a record of its token with `global_tick_id` 0 (the refinery assigns tick ids) and
+//! the capture's exchange and receive times.
 //!
 //! **Memory.** The whole capture is decoded at [`ReplaySource::open`] into one buffer of
 //! encoded records (the BTCUSDT capture: 530,667 records, 45 MB). Decoding JSON while
@@ -35,9 +33,10 @@ use crate::Error;
 use chronicle_import::binance::{self, BinanceSummary};
 use chronicle_import::dbn::{self, DbnSummary};
 use chronicle_import::{EventSink, ImportError, Instrument, InstrumentHandle};
+use chronicle_protocol::wire::put_u16;
 use chronicle_protocol::{
-    type_id, Body, BookSnapshot, Definition, FixedStr, Meta, Record, RecordView, HEADER_LEN,
-    MAX_RECORD_LEN,
+    header, type_id, Body, BookSnapshot, Declaration, Definition, FixedStr, Meta, Record,
+    RecordView, HEADER_LEN, MAX_RECORD_LEN,
 };
 use chronicle_reader::body::Body as PartitionBody;
 use chronicle_reader::Partition;
@@ -47,17 +46,8 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-/// The header `global_tick_id` of a declaration record: "declare this token".
-pub const DECLARATION_TICK: u64 = u64::MAX;
-
 /// Gap between loop passes, on top of the capture's span.
 const LOOP_GAP_NS: u64 = 1_000_000;
-
-/// Byte offsets of `definition` body fields (pinned by the protocol's layout test).
-const DEF_RAW_SYMBOL: std::ops::Range<usize> = 48..80;
-const DEF_SYMBOL_ID: std::ops::Range<usize> = 104..112;
-/// Byte offset of a `book_snapshot`'s flags.
-const SNAPSHOT_FLAGS: usize = 46;
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -125,8 +115,7 @@ pub struct ReplayItem<'a> {
     /// The encoded protocol record (header included), valid until the next call.
     pub record: &'a [u8],
     pub token_id: u32,
-    /// A declaration (`definition` with `global_tick_id` = [`DECLARATION_TICK`]): a control
-    /// record, not a stream event; not paced.
+    /// A `declaration` record: a control record, not a stream event; not paced.
     pub declaration: bool,
     /// The record's receive time: the capture's, shifted by the loop pass (0 for a
     /// declaration). The schedule paces on it.
@@ -197,8 +186,8 @@ pub struct ReplaySource {
     /// Encoded declarations: `decls[i][k]` is declaration point i for fan-out copy k.
     decls: Vec<Vec<Vec<u8>>>,
     /// The capture: records back to back. Events carry their slot index as token id and
-    /// tick 0; a declaration point is a bare 32-byte header with tick `DECLARATION_TICK` and
-    /// the declaration index as token id.
+    /// tick 0; a declaration point is a bare 32-byte header of type `declaration` with the
+    /// index of its declarations (in `decls`) as token id.
     bytes: Vec<u8>,
     summary: SourceSummary,
     first_receive: Option<u64>,
@@ -209,16 +198,6 @@ pub struct ReplaySource {
     pass: u32,
     copy: u32,
     scratch: Box<[u8]>,
-}
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 fn encode_err(e: chronicle_protocol::EncodeError) -> ImportError {
@@ -377,18 +356,13 @@ impl ReplaySource {
             return Ok(());
         };
         if view.type_id == type_id::BOOK_SNAPSHOT_V1
-            && view.bytes.len() >= SNAPSHOT_FLAGS + 2
-            && u16_at(view.bytes, SNAPSHOT_FLAGS) & BookSnapshot::FLAG_INJECTED != 0
+            && matches!(view.decode(), Ok(Record { body: Body::BookSnapshot(s), .. })
+                if s.flags & BookSnapshot::FLAG_INJECTED != 0)
         {
             self.summary.skipped_injected += 1;
             return Ok(());
         }
-        self.push_encoded(
-            h,
-            view.meta.exchange_ts_ns,
-            view.meta.receive_ts_ns,
-            view.bytes,
-        );
+        self.push_encoded(h, view);
         Ok(())
     }
 
@@ -412,20 +386,20 @@ impl ReplaySource {
     }
 
     /// Appends an already encoded event of slot `h` (a stored partition's record).
-    fn push_encoded(&mut self, h: usize, exchange_ts_ns: u64, receive_ts_ns: u64, record: &[u8]) {
-        if !self.keep(exchange_ts_ns, receive_ts_ns) {
+    fn push_encoded(&mut self, h: usize, view: RecordView<'_>) {
+        let m = view.meta;
+        if !self.keep(m.exchange_ts_ns, m.receive_ts_ns) {
             return;
         }
         let at = self.bytes.len();
-        self.bytes.extend_from_slice(record);
+        self.bytes.extend_from_slice(view.bytes);
         Meta {
             token_id: h as u32,
             global_tick_id: 0,
-            exchange_ts_ns,
-            receive_ts_ns,
+            ..m
         }
         .write_into(&mut self.bytes[at..]);
-        self.count(u16_at(record, 0));
+        self.count(view.type_id);
     }
 
     fn count(&mut self, type_id: u16) {
@@ -501,7 +475,7 @@ impl ReplaySource {
         }
         let tokens = self.opts.tokens;
         // Find the next (record, copy) to emit; build the item after the loop.
-        let (at, len, k, declaration) = loop {
+        let (view, k) = loop {
             if self.pos >= self.bytes.len() {
                 if self.pass + 1 >= self.opts.loops {
                     self.pass = self.opts.loops;
@@ -513,53 +487,72 @@ impl ReplaySource {
                 self.copy = 0;
                 continue;
             }
-            let at = self.pos;
-            let len = u16_at(&self.bytes, at + 2) as usize;
-            let declaration = u64_at(&self.bytes, at + 8) == DECLARATION_TICK;
+            let view = RecordView::parse(&self.bytes[self.pos..])
+                .expect("the buffer holds the records this source put there");
+            let declaration = view.type_id == type_id::DECLARATION_V1;
             if self.copy >= tokens || (declaration && self.pass > 0) {
-                self.pos += len;
+                self.pos += view.bytes.len();
                 self.copy = 0;
                 continue;
             }
             let k = self.copy as usize;
             self.copy += 1;
-            break (at, len, k, declaration);
+            break (view, k);
         };
-        let id = u32_at(&self.bytes, at + 4) as usize;
-        if declaration {
+        let id = view.meta.token_id as usize;
+        if view.type_id == type_id::DECLARATION_V1 {
             let record = &self.decls[id][k][..];
             return Some(ReplayItem {
                 record,
-                token_id: u32_at(record, 4),
+                token_id: RecordView::parse(record).expect("encoded").meta.token_id,
                 declaration: true,
-                capture_receive_ns: u64_at(record, 24),
+                capture_receive_ns: 0,
                 pass: self.pass,
             });
         }
         let slot = &self.slots[id];
         let token_id = slot.tokens[k];
         let shift = self.summary.loop_shift_ns * self.pass as u64;
-        let rec = &mut self.scratch[..len];
-        rec.copy_from_slice(&self.bytes[at..at + len]);
-        let exchange_ts_ns = u64_at(rec, 16) + shift;
-        let receive_ts_ns = u64_at(rec, 24) + shift;
-        Meta {
+        let meta = Meta {
             token_id,
             global_tick_id: 0,
-            exchange_ts_ns,
-            receive_ts_ns,
-        }
-        .write_into(rec);
-        if u16_at(rec, 0) == type_id::DEFINITION_V1 && len >= DEF_SYMBOL_ID.end {
+            exchange_ts_ns: view.meta.exchange_ts_ns + shift,
+            receive_ts_ns: view.meta.receive_ts_ns + shift,
+        };
+        let rec = &mut self.scratch[..view.bytes.len()];
+        // Only definitions are decoded: every other record is copied and re-stamped.
+        let definition = match view.type_id {
+            type_id::DEFINITION_V1 => match view.decode() {
+                Ok(Record {
+                    body: Body::Definition(d),
+                    ..
+                }) => Some(d),
+                _ => None,
+            },
+            _ => None,
+        };
+        match definition {
             // A definition in the stream (DBN) names the token it now belongs to.
-            rec[DEF_RAW_SYMBOL].copy_from_slice(slot.raw_symbols[k].bytes());
-            rec[DEF_SYMBOL_ID].copy_from_slice(&(token_id as u64).to_le_bytes());
+            Some(d) => {
+                let body = Body::Definition(Definition {
+                    raw_symbol: slot.raw_symbols[k],
+                    symbol_id: token_id as u64,
+                    ..d
+                });
+                Record { meta, body }
+                    .encode(rec)
+                    .expect("a definition re-encodes at its length");
+            }
+            None => {
+                rec.copy_from_slice(view.bytes);
+                meta.write_into(rec);
+            }
         }
         Some(ReplayItem {
-            record: &self.scratch[..len],
+            record: rec,
             token_id,
             declaration: false,
-            capture_receive_ns: receive_ts_ns,
+            capture_receive_ns: meta.receive_ts_ns,
             pass: self.pass,
         })
     }
@@ -615,27 +608,24 @@ impl EventSink for ReplaySource {
         let slot = &self.slots[h];
         let mut set = Vec::with_capacity(slot.tokens.len());
         for (&token_id, &raw_symbol) in slot.tokens.iter().zip(&slot.raw_symbols) {
-            let record = Record {
-                meta: Meta {
-                    token_id,
-                    global_tick_id: DECLARATION_TICK,
-                    exchange_ts_ns: 0,
-                    receive_ts_ns: 0,
-                },
-                body: Body::Definition(Definition {
-                    raw_symbol,
-                    ..instrument.definition(token_id as u64)?
-                }),
+            let definition = Definition {
+                raw_symbol,
+                ..instrument.definition(token_id as u64)?
             };
+            let record = Declaration::live(definition).record(token_id);
             set.push(record.to_vec().map_err(encode_err)?);
         }
         let index = self.decls.len();
         self.decls.push(set);
         // The declaration point: a bare header (internal to the buffer, never emitted).
         let mut marker = [0u8; HEADER_LEN];
-        marker[2..4].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-        marker[4..8].copy_from_slice(&(index as u32).to_le_bytes());
-        marker[8..16].copy_from_slice(&DECLARATION_TICK.to_le_bytes());
+        put_u16(&mut marker, header::TYPE_ID, type_id::DECLARATION_V1);
+        put_u16(&mut marker, header::LENGTH, HEADER_LEN as u16);
+        Meta {
+            token_id: index as u32,
+            ..Meta::default()
+        }
+        .write_into(&mut marker);
         self.bytes.extend_from_slice(&marker);
         self.summary.declarations += 1;
         Ok(h)

@@ -5,11 +5,9 @@
 
 use chronicle_import::binance;
 use chronicle_import::{EventSink, ImportError, Instrument, InstrumentHandle, PartitionSink};
-use chronicle_protocol::{Body, Meta, Record, RecordView};
+use chronicle_protocol::{type_id, Body, Declaration, Meta, Record, RecordView};
 use chronicle_replay::source::TokenInfo;
-use chronicle_replay::{
-    write_capture, Input, ReplaySource, SourceOptions, SyntheticConfig, DECLARATION_TICK,
-};
+use chronicle_replay::{write_capture, Input, ReplaySource, SourceOptions, SyntheticConfig};
 use chronicle_storage::meta::Source;
 use chronicle_storage::symbols::DimSymbol;
 use std::collections::BTreeMap;
@@ -112,8 +110,8 @@ fn meta(r: &[u8]) -> Meta {
     RecordView::parse(r).expect("valid").meta
 }
 
-/// Checks the shape every stream has: declarations are definitions with the marker tick,
-/// naming their own token; events have tick 0; every token is declared before its first
+/// Checks the shape every stream has: declarations are live `declaration` records naming
+/// their own token; events have tick 0; every token is declared before its first
 /// event; every record decodes. Returns the declarations by token.
 fn check_stream(items: &[Item], tokens: &[TokenInfo]) -> BTreeMap<u32, usize> {
     let mut declared = BTreeMap::new();
@@ -122,10 +120,15 @@ fn check_stream(items: &[Item], tokens: &[TokenInfo]) -> BTreeMap<u32, usize> {
         assert_eq!(rec.meta.token_id, it.token_id);
         assert!(tokens.iter().any(|t| t.token_id == it.token_id));
         if it.declaration {
-            assert_eq!(rec.meta.global_tick_id, DECLARATION_TICK);
+            assert_eq!(rec.meta.global_tick_id, 0);
             assert_eq!((rec.meta.exchange_ts_ns, rec.meta.receive_ts_ns), (0, 0));
-            let Body::Definition(d) = rec.body else {
-                panic!("declaration {n} is not a definition")
+            let Body::Declaration(Declaration {
+                definition: d,
+                start_tick: 0,
+                durable_tick: 0,
+            }) = rec.body
+            else {
+                panic!("declaration {n} is not a live declaration")
             };
             let t = tokens.iter().find(|t| t.token_id == it.token_id).unwrap();
             assert_eq!(d.symbol_id, it.token_id as u64);
@@ -185,11 +188,13 @@ fn synthetic_stream_is_the_importers_stream_with_identity() {
         );
     }
     // The declaration carries the model's exponents and the time of the first event.
-    let Body::Definition(d) = Record::decode(&items[0].record).unwrap().body else {
+    let Body::Declaration(d) = Record::decode(&items[0].record).unwrap().body else {
         unreachable!()
     };
-    assert_eq!((d.price_exponent, d.quantity_exponent), (-1, -3));
-    // A live feed's declaration: no resume point in its timestamps.
+    let def = d.definition;
+    assert_eq!((def.price_exponent, def.quantity_exponent), (-1, -3));
+    // A live feed's declaration: no resume point.
+    assert_eq!((d.start_tick, d.durable_tick), (0, 0));
     let m = meta(&items[0].record);
     assert_eq!((m.exchange_ts_ns, m.receive_ts_ns), (0, 0));
 
@@ -486,7 +491,10 @@ fn real_capture_gives_the_importers_record_count() {
         if it.declaration {
             declarations += 1;
             assert_eq!(items, declarations, "declarations come first");
-            assert_eq!(m.global_tick_id, DECLARATION_TICK);
+            assert_eq!(
+                RecordView::parse(it.record).unwrap().type_id,
+                type_id::DECLARATION_V1
+            );
             continue;
         }
         assert_eq!(m.global_tick_id, 0);

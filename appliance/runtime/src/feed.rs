@@ -4,11 +4,10 @@
 //! A replay is lossless: when a ring is full the feed waits (a live UDP feed never does; it
 //! drops and marks the gap, see chronicle-feed).
 
-use crate::shard::DECLARE_TICK;
 use chronicle_etl::resume::resume;
 use chronicle_feed::{Producer, ShardMap};
 use chronicle_import::{EventSink, ImportError, Instrument, InstrumentHandle};
-use chronicle_protocol::{Body, Meta, Record, MAX_RECORD_LEN};
+use chronicle_protocol::{Body, Declaration, Meta, Record, MAX_RECORD_LEN};
 use chronicle_storage::fsutil::{create_dir_durable, write_atomic};
 use chronicle_storage::symbols::DimSymbol;
 use serde::{Deserialize, Serialize};
@@ -176,16 +175,14 @@ impl EventSink for RingSink {
         let start = self
             .ledger
             .start_tick(token, durable.next_tick, &self.input)?;
-        let meta = Meta {
-            token_id: token,
-            global_tick_id: DECLARE_TICK,
-            exchange_ts_ns: start,
-            receive_ts_ns: durable.next_tick - 1,
-        };
-        self.send(Record {
-            meta,
-            body: Body::Definition(def),
-        })?;
+        self.send(
+            Declaration {
+                definition: def,
+                start_tick: start,
+                durable_tick: durable.next_tick - 1,
+            }
+            .record(token),
+        )?;
         Ok(match self.tokens.iter().position(|&t| t == token) {
             Some(h) => h,
             None => {

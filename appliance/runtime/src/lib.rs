@@ -1,5 +1,5 @@
-//! chronicle-runtime: the appliance (seed 004 Zone 2 and the design card's shard-per-core
-//! io_uring runtime). A feed thread fills one /dev/shm ring per shard; each shard is a glommio
+//! chronicle-runtime: the appliance (Zone 2 and its shard-per-core io_uring runtime:
+//! `docs/appliance.md`). A feed thread fills one /dev/shm ring per shard; each shard is a glommio
 //! executor pinned to its core that refines and engines its tokens and flushes every 250 ms
 //! with O_DIRECT, then snapshots. glommio stays behind [`direct`] and [`shard`].
 

@@ -147,6 +147,7 @@ fn start_metrics(cfg: &Config, ring_paths: &[PathBuf]) -> Option<chronicle_metri
         .map(|(shard, path)| chronicle_metrics::RingWatch {
             shard,
             path: path.clone(),
+            read: chronicle_feed::read_fill,
         })
         .collect();
     match chronicle_metrics::MetricsServer::start(&cfg.metrics.listen, rings) {

@@ -15,7 +15,7 @@ use crate::RuntimeError;
 use chronicle_engine::TokenEngine;
 use chronicle_etl::{Closed, Counters, Refinery, RefineryConfig, ReplayResume};
 use chronicle_feed::Consumer;
-use chronicle_protocol::{Body, Gap, GapReason, Record};
+use chronicle_protocol::{Body, Declaration, Gap, GapReason, Record};
 use chronicle_state::position::LogPosition;
 use chronicle_state::recovery::Cadence;
 use chronicle_state::store::Pending;
@@ -51,11 +51,6 @@ enum Drained {
     /// The feed is done and the ring is empty.
     Finished,
 }
-
-/// A `definition` whose tick id is this declares a token to the refinery; it is not an event.
-/// Its exchange time field carries a replay's start tick and its receive time field the
-/// last durable tick (both 0 from a live feed).
-pub const DECLARE_TICK: u64 = u64::MAX;
 
 pub struct ShardSettings {
     pub index: usize,
@@ -453,9 +448,7 @@ impl Shard {
         }));
         let token = rec.meta.token_id;
         match rec.body {
-            Body::Definition(def) if rec.meta.global_tick_id == DECLARE_TICK => {
-                return self.declare(token, def, &rec.meta);
-            }
+            Body::Declaration(d) => return self.declare(token, &d),
             // A ring overrun or a lost datagram (token 0: the loss is not per token) may have
             // lost records of any token of this shard: each one is marked.
             Body::Gap(
@@ -522,19 +515,10 @@ impl Shard {
     }
 
     /// A declaration: the token's definition, and for a replay where its earlier run started
-    /// and what is already durable (see feed::RunLedger; a live feed's carries zeros). A new
-    /// token's disk work goes to the declaration worker; its records are held until
-    /// [`Self::settle_next`] installs it.
-    fn declare(
-        &mut self,
-        token: u32,
-        definition: chronicle_protocol::Definition,
-        meta: &chronicle_protocol::Meta,
-    ) -> Result<(), RuntimeError> {
-        let replay = (meta.exchange_ts_ns != 0).then_some(ReplayResume {
-            start_tick: meta.exchange_ts_ns,
-            durable_tick: meta.receive_ts_ns,
-        });
+    /// and what is already durable (see feed::RunLedger). A new token's disk work goes to the
+    /// declaration worker; its records are held until [`Self::settle_next`] installs it.
+    fn declare(&mut self, token: u32, d: &Declaration) -> Result<(), RuntimeError> {
+        let (definition, replay) = (d.definition, ReplayResume::of(d));
         if self.refinery.knows(token) {
             return match self.refinery.declare(token, definition, replay) {
                 Err(chronicle_etl::EtlError::Identity(why)) => {

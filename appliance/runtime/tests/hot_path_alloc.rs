@@ -8,10 +8,10 @@
 
 use chronicle_etl::{Backend, RefineryConfig};
 use chronicle_protocol::{
-    Bbo, Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Level, LevelUpdate, Levels,
-    Meta, Record, Side, Trade, UNDEF,
+    Bbo, Body, BookSnapshot, Declaration, Definition, FixedStr, Gap, GapReason, Level, LevelUpdate,
+    Levels, Meta, Record, Side, Trade, UNDEF,
 };
-use chronicle_runtime::shard::{self, ShardSettings, DECLARE_TICK};
+use chronicle_runtime::shard::{self, ShardSettings};
 use chronicle_storage::meta::Source;
 use chronicle_testkit::alloc::{arm, disarm, CountingAllocator};
 use std::cell::Cell;
@@ -204,15 +204,7 @@ fn the_real_shard_loop_allocates_nothing_once_warm() {
         symbol_id: 1,
         expiration_ns: 0,
     };
-    let declare = Record {
-        meta: Meta {
-            token_id: 1,
-            global_tick_id: DECLARE_TICK,
-            exchange_ts_ns: 0,
-            receive_ts_ns: 0,
-        },
-        body: Body::Definition(def),
-    };
+    let declare = Declaration::live(def).record(1);
     let n = encode(&declare, &mut buf);
     push(&mut producer, &buf[..n]);
     // A venue snapshot syncs the book, so injections happen at minute boundaries.

@@ -1,6 +1,7 @@
-//! The trust layer of seed 000: every snapshot written on a UTC day is listed, with its
-//! SHA-256, in `snapshots/manifest/{YYYY-MM-DD}.manifest`; the day's Merkle root over those
-//! hashes can be published, and anyone holding a snapshot can prove it belongs to the day.
+//! The trust layer of the engine state (`docs/state.md`): every snapshot written on a UTC day
+//! is listed, with its SHA-256, in `snapshots/manifest/{YYYY-MM-DD}.manifest`; the day's
+//! Merkle root over those hashes can be published, and anyone holding a snapshot can prove it
+//! belongs to the day.
 //!
 //! Manifest (text, append-only):
 //! ```text

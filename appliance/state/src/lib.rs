@@ -1,4 +1,4 @@
-//! chronicle-state: where the tick engine's state lives between runs (seed 000).
+//! chronicle-state: where the tick engine's state lives between runs (`docs/state.md`).
 //!
 //! - [`position`]: a record's place in a token's event log (its partitions), packed into the
 //!   snapshot's 64-bit EventLogOffset.

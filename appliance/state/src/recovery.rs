@@ -1,4 +1,4 @@
-//! Recovery (seed 000): load the newest valid snapshot, check it against the log, replay
+//! Recovery (`docs/state.md`): load the newest valid snapshot, check it against the log, replay
 //! the log after it. A snapshot that is short, corrupt, of another token or not aligned
 //! with the log is passed over for the previous one — logged and counted, never "start
 //! empty"; with none valid the whole log is replayed, which gives the same state.

@@ -1,8 +1,8 @@
 //! The snapshot store: `{data_dir}/snapshots/{token_id}/{YYYY-MM-DD_HH-MM-SS-mmm}.snap`.
 //!
 //! The name is the engine clock (exchange time, UTC) of the snapshot, to the millisecond, so
-//! names sort chronologically. (Seed 000's example names to the minute; chronicle snapshots at
-//! flush boundaries, which can be closer than a minute.)
+//! names sort chronologically (to the millisecond, not the minute: snapshots are taken at flush
+//! boundaries, which can be closer than a minute).
 //!
 //! Snapshots are written in batches (a shard's flush snapshots every token that crossed the
 //! cadence, often all of them at once): temporary files → `syncfs` → append their hashes to

@@ -7,6 +7,7 @@
 use crate::error::io_at;
 use crate::segment::HEADER_LEN as SEGMENT_HEADER_LEN;
 use crate::StorageError;
+use chronicle_protocol::wire::{put_u16, put_u32, put_u64, tiles, u16_at, u32_at, u64_at};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +19,47 @@ pub const ENTRY_LEN: usize = 40;
 /// Bytes of frames per block: small enough that a seek decodes little, large enough that
 /// the index stays ~0.06% of the segment.
 pub const DEFAULT_BLOCK_BYTES: u32 = 64 * 1024;
+
+// Header fields (`docs/formats/index.md`).
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = 8;
+const ENTRY_LEN_AT: usize = 10;
+const BLOCK_BYTES_AT: usize = 12;
+const HEADER_CRC_AT: usize = 28;
+
+const _: () = assert!(tiles(
+    &[
+        (MAGIC_AT, MAGIC.len()),
+        (VERSION_AT, 2),
+        (ENTRY_LEN_AT, 2),
+        (BLOCK_BYTES_AT, 4),
+        (16, 12), // zero
+        (HEADER_CRC_AT, 4),
+    ],
+    HEADER_LEN
+));
+
+// Entry fields.
+const OFFSET_AT: usize = 0;
+const LEN_AT: usize = 8;
+const RECORDS_AT: usize = 12;
+const MIN_EXCHANGE_TS_AT: usize = 16;
+const MAX_EXCHANGE_TS_AT: usize = 24;
+const ZERO_AT: usize = 32;
+const ENTRY_CRC_AT: usize = 36;
+
+const _: () = assert!(tiles(
+    &[
+        (OFFSET_AT, 8),
+        (LEN_AT, 4),
+        (RECORDS_AT, 4),
+        (MIN_EXCHANGE_TS_AT, 8),
+        (MAX_EXCHANGE_TS_AT, 8),
+        (ZERO_AT, 4),
+        (ENTRY_CRC_AT, 4),
+    ],
+    ENTRY_LEN
+));
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -41,40 +83,39 @@ impl IndexEntry {
 
     fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut b = [0u8; ENTRY_LEN];
-        b[0..8].copy_from_slice(&self.offset.to_le_bytes());
-        b[8..12].copy_from_slice(&self.len.to_le_bytes());
-        b[12..16].copy_from_slice(&self.records.to_le_bytes());
-        b[16..24].copy_from_slice(&self.min_exchange_ts.to_le_bytes());
-        b[24..32].copy_from_slice(&self.max_exchange_ts.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..36]);
-        b[36..40].copy_from_slice(&crc.to_le_bytes());
+        put_u64(&mut b, OFFSET_AT, self.offset);
+        put_u32(&mut b, LEN_AT, self.len);
+        put_u32(&mut b, RECORDS_AT, self.records);
+        put_u64(&mut b, MIN_EXCHANGE_TS_AT, self.min_exchange_ts);
+        put_u64(&mut b, MAX_EXCHANGE_TS_AT, self.max_exchange_ts);
+        let crc = crc32c::crc32c(&b[..ENTRY_CRC_AT]);
+        put_u32(&mut b, ENTRY_CRC_AT, crc);
         b
     }
 
     fn decode(b: &[u8]) -> Option<Self> {
-        let u64_at = |at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8"));
-        let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
-        if u32_at(36) != crc32c::crc32c(&b[..36]) || u32_at(32) != 0 {
+        if u32_at(b, ENTRY_CRC_AT) != crc32c::crc32c(&b[..ENTRY_CRC_AT]) || u32_at(b, ZERO_AT) != 0
+        {
             return None;
         }
         Some(Self {
-            offset: u64_at(0),
-            len: u32_at(8),
-            records: u32_at(12),
-            min_exchange_ts: u64_at(16),
-            max_exchange_ts: u64_at(24),
+            offset: u64_at(b, OFFSET_AT),
+            len: u32_at(b, LEN_AT),
+            records: u32_at(b, RECORDS_AT),
+            min_exchange_ts: u64_at(b, MIN_EXCHANGE_TS_AT),
+            max_exchange_ts: u64_at(b, MAX_EXCHANGE_TS_AT),
         })
     }
 }
 
 fn encode_header(block_bytes: u32) -> [u8; HEADER_LEN] {
     let mut b = [0u8; HEADER_LEN];
-    b[0..8].copy_from_slice(&MAGIC);
-    b[8..10].copy_from_slice(&VERSION.to_le_bytes());
-    b[10..12].copy_from_slice(&(ENTRY_LEN as u16).to_le_bytes());
-    b[12..16].copy_from_slice(&block_bytes.to_le_bytes());
-    let crc = crc32c::crc32c(&b[..28]);
-    b[28..32].copy_from_slice(&crc.to_le_bytes());
+    b[MAGIC_AT..MAGIC_AT + MAGIC.len()].copy_from_slice(&MAGIC);
+    put_u16(&mut b, VERSION_AT, VERSION);
+    put_u16(&mut b, ENTRY_LEN_AT, ENTRY_LEN as u16);
+    put_u32(&mut b, BLOCK_BYTES_AT, block_bytes);
+    let crc = crc32c::crc32c(&b[..HEADER_CRC_AT]);
+    put_u32(&mut b, HEADER_CRC_AT, crc);
     b
 }
 
@@ -137,20 +178,20 @@ impl TimeIndex {
             path: path.to_owned(),
             reason,
         };
-        if b.len() < HEADER_LEN || b[0..8] != MAGIC {
+        if b.len() < HEADER_LEN || b[MAGIC_AT..MAGIC_AT + MAGIC.len()] != MAGIC {
             return Err(bad("not a chronicle time index (magic)".into()));
         }
-        if u32::from_le_bytes(b[28..32].try_into().expect("4")) != crc32c::crc32c(&b[..28]) {
+        if u32_at(&b, HEADER_CRC_AT) != crc32c::crc32c(&b[..HEADER_CRC_AT]) {
             return Err(bad("header checksum mismatch".into()));
         }
-        let version = u16::from_le_bytes([b[8], b[9]]);
-        let entry_len = u16::from_le_bytes([b[10], b[11]]) as usize;
+        let version = u16_at(&b, VERSION_AT);
+        let entry_len = u16_at(&b, ENTRY_LEN_AT) as usize;
         if version != VERSION || entry_len != ENTRY_LEN {
             return Err(bad(format!(
                 "version {version} / entry length {entry_len} not supported"
             )));
         }
-        let block_bytes = u32::from_le_bytes(b[12..16].try_into().expect("4"));
+        let block_bytes = u32_at(&b, BLOCK_BYTES_AT);
         let mut entries: Vec<IndexEntry> = Vec::with_capacity((b.len() - HEADER_LEN) / ENTRY_LEN);
         let mut at = HEADER_LEN;
         let mut expect_offset = SEGMENT_HEADER_LEN as u64;

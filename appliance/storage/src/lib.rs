@@ -1,4 +1,4 @@
-//! chronicle-storage: the on-disk truth of Zone 2 (seed 004).
+//! chronicle-storage: the on-disk truth of Zone 2 (`docs/formats/`).
 //!
 //! - [`segment`]: the `.q` file: a checksummed header, then length-and-CRC32C framed
 //!   protocol records. A torn tail is cut back; damage before the tail is an error.

@@ -1,4 +1,5 @@
-//! `meta.json`: a partition's provenance and completeness (seed 004), written atomically.
+//! `meta.json`: a partition's provenance and completeness, written atomically
+//! (`docs/formats/partition.md`).
 
 use crate::fsutil::write_atomic;
 use crate::StorageError;

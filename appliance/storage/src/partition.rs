@@ -1,4 +1,4 @@
-//! The partition layout of seed 004 and its writer:
+//! The partition layout (`docs/formats/partition.md`) and its writer:
 //! `{data_dir}/v1/{venue}/{symbol_code}/{YYYY-MM-DD}/{book.q, meta.json, index/time.idx}`,
 //! the date being the **exchange-time** UTC date of every record inside.
 

@@ -1,4 +1,5 @@
-//! `dim_symbol`: the SCD type 2 symbol table of seed 004, `{data_dir}/v1/dim_symbol.json`.
+//! `dim_symbol`: the SCD type 2 symbol table, `{data_dir}/v1/dim_symbol.json`
+//! (`docs/formats/partition.md`).
 //!
 //! `symbol_id` is the stable identity of an instrument; the raw symbol and the readable
 //! `symbol_code` are attributes valid over `[valid_from_ns, valid_to_ns)`. Each row has its

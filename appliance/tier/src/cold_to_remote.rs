@@ -1,6 +1,6 @@
-//! Cold → RemoteCold (seed 004's object storage move protocol): write the intent → upload
-//! `book.q.zst` and `.idx` (each verified by reading it back: size and SHA-256) → write the
-//! stub `book.q.zst.remote.json` durably (the commit) → delete the local `.zst`, `.idx` and
+//! Cold → RemoteCold (the object storage move protocol, `docs/tiers.md`): write the intent →
+//! upload `book.q.zst` and `.idx` (each verified by reading it back: size and SHA-256) → write
+//! the stub `book.q.zst.remote.json` durably (the commit) → delete the local `.zst`, `.idx` and
 //! the intent → fsync the dir. `meta.json`, `index/time.idx` and `derived/` stay local.
 
 use crate::fsops;

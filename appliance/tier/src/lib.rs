@@ -1,4 +1,4 @@
-//! chronicle-tier: seed 004's TierManager. Warm → Cold (seekable zstd on the archive disk)
+//! chronicle-tier: the tier manager. Warm → Cold (seekable zstd on the archive disk)
 //! and Cold → RemoteCold (object storage) by partition age, with moves that a crash at any
 //! step cannot make lose a copy, and a reconciliation of the leftovers at every pass.
 //! The protocol and the crash matrix: `docs/tiers.md`.

@@ -1,6 +1,6 @@
-//! `[tiers]`: the defaults are seed 004's, and unknown keys or out-of-range values are refused
-//! with the key named. (The documented example's `[tiers]` is checked where the whole file is
-//! parsed: `chronicle-runtime`'s `tests/config.rs`.)
+//! `[tiers]`: the defaults are the documented ones (`docs/config.md`), and unknown keys or
+//! out-of-range values are refused with the key named. (The documented example's `[tiers]` is
+//! checked where the whole file is parsed: `chronicle-runtime`'s `tests/config.rs`.)
 
 use chronicle_tier::TierConfig;
 
@@ -16,7 +16,7 @@ fn tiers_of(text: &str) -> Result<TierConfig, String> {
 }
 
 #[test]
-fn defaults_are_the_seeds() {
+fn defaults_are_the_documented_ones() {
     let c = tiers_of("").unwrap();
     assert_eq!(c, TierConfig::default());
     assert_eq!(c.cold_dir, None, "off until a cold root is given");

@@ -5,8 +5,8 @@
 //! bytes). Run from `appliance/protocol/fuzz`: `cargo run --example gen_seeds`.
 
 use chronicle_protocol::{
-    Bbo, Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Heartbeat, Level, LevelUpdate,
-    Levels, Meta, OpenInterest, Order, OrderAction, Record, Side, Trade, UNDEF,
+    Bbo, Body, BookSnapshot, Declaration, Definition, FixedStr, Gap, GapReason, Heartbeat, Level,
+    LevelUpdate, Levels, Meta, OpenInterest, Order, OrderAction, Record, Side, Trade, UNDEF,
 };
 use chronicle_storage::segment::{encode_frame, SegmentHeader};
 use std::path::Path;
@@ -26,18 +26,19 @@ fn records() -> Vec<Vec<u8>> {
             quantity: 3_000,
         },
     ];
+    let definition = Definition {
+        venue: FixedStr::new("venue", "binance-usdm").unwrap(),
+        raw_symbol: FixedStr::new("raw_symbol", "BTCUSDT").unwrap(),
+        price_exponent: -1,
+        quantity_exponent: -3,
+        instrument_class: b'F',
+        tick_size: 1,
+        lot_size: 1,
+        symbol_id: 1,
+        expiration_ns: 0,
+    };
     let bodies = [
-        Body::Definition(Definition {
-            venue: FixedStr::new("venue", "binance-usdm").unwrap(),
-            raw_symbol: FixedStr::new("raw_symbol", "BTCUSDT").unwrap(),
-            price_exponent: -1,
-            quantity_exponent: -3,
-            instrument_class: b'F',
-            tick_size: 1,
-            lot_size: 1,
-            symbol_id: 1,
-            expiration_ns: 0,
-        }),
+        Body::Definition(definition),
         Body::BookSnapshot(BookSnapshot {
             update_id: 5_000_000_001,
             chunk: 0,
@@ -91,6 +92,11 @@ fn records() -> Vec<Vec<u8>> {
             quantity: 5,
             order_id: 99,
             sequence: 1,
+        }),
+        Body::Declaration(Declaration {
+            definition,
+            start_tick: 1,
+            durable_tick: 0,
         }),
     ];
     bodies

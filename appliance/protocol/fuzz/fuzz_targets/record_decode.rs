@@ -28,7 +28,7 @@ fn reserved(type_id: u16) -> &'static [std::ops::Range<usize>] {
         type_id::LEVEL_UPDATE_V1 => &[34..40],
         type_id::TRADE_V1 => &[34..40],
         type_id::GAP_V1 => &[34..40],
-        type_id::DEFINITION_V1 => &[83..88],
+        type_id::DEFINITION_V1 | type_id::DECLARATION_V1 => &[83..88],
         type_id::ORDER_V1 => &[35..40],
         // BBO, open interest, book snapshot, heartbeat: every byte is a field.
         _ => &[],
@@ -46,22 +46,25 @@ fn exercise(rec: &Record<'_>) {
             assert_eq!(s.bids().count() + s.asks().count(), n);
             assert!(s.levels.get(n).is_none());
         }
-        Body::Definition(d) => {
-            let _ = d.venue.as_str();
-            let _ = d.raw_symbol.as_str();
-            for e in [d.price_exponent, d.quantity_exponent] {
-                assert!(
-                    e.unsigned_abs() <= Definition::MAX_EXPONENT as u8,
-                    "definition decoded with exponent {e}, outside ±{}",
-                    Definition::MAX_EXPONENT
-                );
-                // What `chronicle cat` does with every price of the instrument.
-                let _ = format_scaled(d.tick_size, e);
-                let _ = format_scaled(i64::MIN, e);
-                let _ = format_scaled(i64::MAX, e);
-            }
-        }
+        Body::Definition(d) => exercise_definition(&d),
+        Body::Declaration(d) => exercise_definition(&d.definition),
         _ => {}
+    }
+}
+
+fn exercise_definition(d: &Definition) {
+    let _ = d.venue.as_str();
+    let _ = d.raw_symbol.as_str();
+    for e in [d.price_exponent, d.quantity_exponent] {
+        assert!(
+            e.unsigned_abs() <= Definition::MAX_EXPONENT as u8,
+            "definition decoded with exponent {e}, outside ±{}",
+            Definition::MAX_EXPONENT
+        );
+        // What `chronicle cat` does with every price of the instrument.
+        let _ = format_scaled(d.tick_size, e);
+        let _ = format_scaled(i64::MIN, e);
+        let _ = format_scaled(i64::MAX, e);
     }
 }
 

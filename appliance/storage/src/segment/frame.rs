@@ -1,9 +1,14 @@
 //! Frames: `u32 length | u32 crc32c | record`, and the scan that tells a torn tail from
 //! damage in the middle.
 
-use chronicle_protocol::{RecordView, MAX_RECORD_LEN};
+use chronicle_protocol::wire::{tiles, u32_at};
+use chronicle_protocol::{RecordView, HEADER_LEN, MAX_RECORD_LEN};
 
 pub const FRAME_HEADER_LEN: usize = 8;
+const LEN_AT: usize = 0;
+const CRC_AT: usize = 4;
+
+const _: () = assert!(tiles(&[(LEN_AT, 4), (CRC_AT, 4)], FRAME_HEADER_LEN));
 
 /// The frame size for a record of `record_len` bytes.
 pub const fn frame_len(record_len: usize) -> usize {
@@ -33,11 +38,11 @@ fn check_frame(buf: &[u8], at: usize) -> Result<Option<RecordView<'_>>, String> 
     if rest.len() < FRAME_HEADER_LEN {
         return Err(format!("{} bytes left, a frame header needs 8", rest.len()));
     }
-    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    let len = u32_at(rest, LEN_AT) as usize;
     if len == 0 && rest.iter().all(|&b| b == 0) {
         return Ok(None);
     }
-    if !(32..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
+    if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
         return Err(format!("frame length {len} is invalid"));
     }
     if rest.len() < FRAME_HEADER_LEN + len {
@@ -46,9 +51,9 @@ fn check_frame(buf: &[u8], at: usize) -> Result<Option<RecordView<'_>>, String> 
             rest.len() - FRAME_HEADER_LEN
         ));
     }
-    let stored = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    let stored = u32_at(rest, CRC_AT);
     let record = &rest[FRAME_HEADER_LEN..FRAME_HEADER_LEN + len];
-    let actual = crc32c::crc32c_append(crc32c::crc32c(&rest[0..4]), record);
+    let actual = crc32c::crc32c_append(crc32c::crc32c(&rest[LEN_AT..CRC_AT]), record);
     if stored != actual {
         return Err(format!(
             "frame checksum {stored:#010x} != computed {actual:#010x}"

@@ -1,3 +1,4 @@
+use chronicle_protocol::wire::{put_u16, put_u32, put_u64, tiles, u16_at, u32_at, u64_at};
 use chronicle_protocol::FixedStr;
 
 /// `CHRQSEG` and a NUL: identifies a `.q` segment (the universal reader tells `.q` from
@@ -5,6 +6,40 @@ use chronicle_protocol::FixedStr;
 pub const MAGIC: [u8; 8] = *b"CHRQSEG\0";
 pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 128;
+
+// Field offsets (`docs/formats/segment.md`).
+const MAGIC_AT: usize = 0;
+const VERSION_AT: usize = 8;
+const HEADER_LEN_AT: usize = 10;
+const PRICE_EXPONENT_AT: usize = 12;
+const QUANTITY_EXPONENT_AT: usize = 13;
+const SYMBOL_ID_AT: usize = 16;
+const TOKEN_ID_AT: usize = 24;
+const DATE_AT: usize = 28;
+const VENUE_AT: usize = 32;
+const VENUE_LEN: usize = 24;
+const SYMBOL_CODE_AT: usize = 56;
+const SYMBOL_CODE_LEN: usize = 40;
+const CRC_AT: usize = 124;
+
+const _: () = assert!(tiles(
+    &[
+        (MAGIC_AT, MAGIC.len()),
+        (VERSION_AT, 2),
+        (HEADER_LEN_AT, 2),
+        (PRICE_EXPONENT_AT, 1),
+        (QUANTITY_EXPONENT_AT, 1),
+        (14, 2), // zero
+        (SYMBOL_ID_AT, 8),
+        (TOKEN_ID_AT, 4),
+        (DATE_AT, 4),
+        (VENUE_AT, VENUE_LEN),
+        (SYMBOL_CODE_AT, SYMBOL_CODE_LEN),
+        (96, 28), // zero
+        (CRC_AT, 4),
+    ],
+    HEADER_LEN
+));
 
 /// What every record of a segment shares.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,25 +50,26 @@ pub struct SegmentHeader {
     pub token_id: u32,
     /// The partition's UTC date as `YYYYMMDD`.
     pub date: u32,
-    pub venue: FixedStr<24>,
-    pub symbol_code: FixedStr<40>,
+    pub venue: FixedStr<VENUE_LEN>,
+    pub symbol_code: FixedStr<SYMBOL_CODE_LEN>,
 }
 
 impl SegmentHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[10..12].copy_from_slice(&(HEADER_LEN as u16).to_le_bytes());
-        b[12] = self.price_exponent as u8;
-        b[13] = self.quantity_exponent as u8;
-        b[16..24].copy_from_slice(&self.symbol_id.to_le_bytes());
-        b[24..28].copy_from_slice(&self.token_id.to_le_bytes());
-        b[28..32].copy_from_slice(&self.date.to_le_bytes());
-        b[32..56].copy_from_slice(self.venue.bytes());
-        b[56..96].copy_from_slice(self.symbol_code.bytes());
-        let crc = crc32c::crc32c(&b[..124]);
-        b[124..128].copy_from_slice(&crc.to_le_bytes());
+        b[MAGIC_AT..MAGIC_AT + MAGIC.len()].copy_from_slice(&MAGIC);
+        put_u16(&mut b, VERSION_AT, FORMAT_VERSION);
+        put_u16(&mut b, HEADER_LEN_AT, HEADER_LEN as u16);
+        b[PRICE_EXPONENT_AT] = self.price_exponent as u8;
+        b[QUANTITY_EXPONENT_AT] = self.quantity_exponent as u8;
+        put_u64(&mut b, SYMBOL_ID_AT, self.symbol_id);
+        put_u32(&mut b, TOKEN_ID_AT, self.token_id);
+        put_u32(&mut b, DATE_AT, self.date);
+        b[VENUE_AT..VENUE_AT + VENUE_LEN].copy_from_slice(self.venue.bytes());
+        b[SYMBOL_CODE_AT..SYMBOL_CODE_AT + SYMBOL_CODE_LEN]
+            .copy_from_slice(self.symbol_code.bytes());
+        let crc = crc32c::crc32c(&b[..CRC_AT]);
+        put_u32(&mut b, CRC_AT, crc);
         b
     }
 
@@ -45,51 +81,50 @@ impl SegmentHeader {
                 b.len()
             ));
         }
-        if b[0..8] != MAGIC {
-            return Err(format!("magic {:02x?} is not a .q segment", &b[0..8]));
+        let magic = &b[MAGIC_AT..MAGIC_AT + MAGIC.len()];
+        if magic != MAGIC {
+            return Err(format!("magic {magic:02x?} is not a .q segment"));
         }
-        let version = u16::from_le_bytes([b[8], b[9]]);
+        let version = u16_at(b, VERSION_AT);
         if version != FORMAT_VERSION {
             return Err(format!(
                 "format version {version} is not supported (this build reads {FORMAT_VERSION})"
             ));
         }
-        let header_len = u16::from_le_bytes([b[10], b[11]]);
+        let header_len = u16_at(b, HEADER_LEN_AT);
         if header_len as usize != HEADER_LEN {
             return Err(format!("header length {header_len} != {HEADER_LEN}"));
         }
-        let stored = u32::from_le_bytes(b[124..128].try_into().expect("4 bytes"));
-        let actual = crc32c::crc32c(&b[..124]);
+        let stored = u32_at(b, CRC_AT);
+        let actual = crc32c::crc32c(&b[..CRC_AT]);
         if stored != actual {
             return Err(format!(
                 "header checksum {stored:#010x} != computed {actual:#010x}"
             ));
         }
         let exp_ok = |e: i8| e.unsigned_abs() <= 18;
-        let (pe, qe) = (b[12] as i8, b[13] as i8);
+        let (pe, qe) = (b[PRICE_EXPONENT_AT] as i8, b[QUANTITY_EXPONENT_AT] as i8);
         if !exp_ok(pe) || !exp_ok(qe) {
             return Err(format!("exponents {pe}/{qe} out of range ±18"));
         }
-        let mut venue = [0u8; 24];
-        venue.copy_from_slice(&b[32..56]);
-        let mut code = [0u8; 40];
-        code.copy_from_slice(&b[56..96]);
+        let venue = &b[VENUE_AT..VENUE_AT + VENUE_LEN];
+        let code = &b[SYMBOL_CODE_AT..SYMBOL_CODE_AT + SYMBOL_CODE_LEN];
         let venue = FixedStr::new(
             "venue",
-            std::str::from_utf8(trim_nul(&venue)).map_err(|_| "venue is not ASCII")?,
+            std::str::from_utf8(trim_nul(venue)).map_err(|_| "venue is not ASCII")?,
         )
         .map_err(|e| e.to_string())?;
         let symbol_code = FixedStr::new(
             "symbol_code",
-            std::str::from_utf8(trim_nul(&code)).map_err(|_| "symbol code is not ASCII")?,
+            std::str::from_utf8(trim_nul(code)).map_err(|_| "symbol code is not ASCII")?,
         )
         .map_err(|e| e.to_string())?;
         Ok(Self {
             price_exponent: pe,
             quantity_exponent: qe,
-            symbol_id: u64::from_le_bytes(b[16..24].try_into().expect("8 bytes")),
-            token_id: u32::from_le_bytes(b[24..28].try_into().expect("4 bytes")),
-            date: u32::from_le_bytes(b[28..32].try_into().expect("4 bytes")),
+            symbol_id: u64_at(b, SYMBOL_ID_AT),
+            token_id: u32_at(b, TOKEN_ID_AT),
+            date: u32_at(b, DATE_AT),
             venue,
             symbol_code,
         })
