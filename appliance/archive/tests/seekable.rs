@@ -218,7 +218,7 @@ fn check_archive(a: &Archive, zstd: Option<&Path>) {
     let bs = u64::from(idx.table.block_size);
     assert_eq!(
         u64::from(a.stats.frames),
-        a.original.len() as u64 / bs + u64::from(a.original.len() as u64 % bs != 0)
+        a.original.len() as u64 / bs + u64::from(!(a.original.len() as u64).is_multiple_of(bs))
     );
     assert_eq!(idx.source_sha256, a.stats.source_sha256);
 

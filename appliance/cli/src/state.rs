@@ -33,7 +33,7 @@ pub struct RunArgs {
 /// Brings every token's engine up to date with its log: resume from the newest valid
 /// snapshot, replay the rest, snapshot at each cadence boundary and at the end.
 pub fn run(a: RunArgs) -> CliResult {
-    if a.every_ms == 0 || a.every_ms % 250 != 0 {
+    if a.every_ms == 0 || !a.every_ms.is_multiple_of(250) {
         return Err(format!(
             "--every-ms {} is not a positive multiple of the 250 ms flush",
             a.every_ms

@@ -97,6 +97,7 @@ impl Daemon {
 
     /// SIGTERM: flush, close the partitions, snapshot, exit 0.
     fn stop(&mut self) -> Output {
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
         unsafe { libc::kill(self.child.as_ref().unwrap().id() as i32, libc::SIGTERM) };
         let out = self
             .exit_within(Duration::from_secs(20))

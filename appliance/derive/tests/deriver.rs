@@ -16,7 +16,7 @@ const SCALE: Scale = Scale {
 fn trade(tick: u64, quantity: i64) -> Vec<u8> {
     Record {
         meta: Meta {
-            token_id: 1,
+            token_id: TOKEN,
             global_tick_id: tick,
             exchange_ts_ns: 1_723_161_600_000_000_000 + tick,
             receive_ts_ns: 1_723_161_600_000_000_500 + tick,

@@ -78,7 +78,7 @@ pub struct SideLevels {
 impl SideLevels {
     pub fn new(capacity: usize, better: Better) -> Self {
         assert!(
-            capacity >= BLOCK && 4 * capacity / BLOCK + 1 <= u16::MAX as usize,
+            capacity >= BLOCK && 4 * capacity / BLOCK < u16::MAX as usize,
             "side capacity {capacity} out of range"
         );
         Self {
@@ -100,7 +100,7 @@ impl SideLevels {
     }
 
     pub fn clear(&mut self) {
-        self.free.extend(self.order.drain(..));
+        self.free.append(&mut self.order);
         self.len = 0;
     }
 

@@ -310,7 +310,7 @@ impl Producer {
     #[inline(always)]
     fn publish_marked(&mut self, position: u64, mark: u64) {
         assert!(
-            (self.published..=self.head).contains(&position) && position % 8 == 0,
+            (self.published..=self.head).contains(&position) && position.is_multiple_of(8),
             "publish_to({position}) outside the staged frames {}..={}",
             self.published,
             self.head
@@ -353,7 +353,7 @@ impl Producer {
     fn check(&self, record: &[u8]) -> Result<u64, PushError> {
         let len = record.len();
         if !(RECORD_HEADER_LEN..=MAX_RECORD_LEN).contains(&len)
-            || len % 8 != 0
+            || !len.is_multiple_of(8)
             || u16_at(record, header::LENGTH) as usize != len
         {
             return Err(PushError::BadRecord { len });
@@ -401,7 +401,7 @@ impl Producer {
             return true;
         }
         let tail = self.region.tail().load(Ordering::Acquire);
-        if tail < self.cached_tail || tail > self.head || tail % 8 != 0 {
+        if tail < self.cached_tail || tail > self.head || !tail.is_multiple_of(8) {
             self.stats.consumer_faults += 1;
             return false;
         }
@@ -535,7 +535,7 @@ fn max_record(capacity: u64) -> usize {
 impl Consumer {
     /// `tail` is where this consumer starts (the header's tail: a restarted consumer resumes).
     pub(crate) fn new(region: Region, keep: Keep, tail: u64) -> Self {
-        assert!(tail % 8 == 0, "attach validated the tail");
+        assert!(tail.is_multiple_of(8), "attach validated the tail");
         let words = max_record(region.capacity) / 8;
         let commit_every = region.capacity / 8;
         Self {
@@ -690,7 +690,7 @@ impl Consumer {
 
     #[inline(always)]
     fn head_valid(&self, head: u64) -> bool {
-        head % 8 == 0 && head >= self.tail && head - self.tail <= self.region.capacity
+        head.is_multiple_of(8) && head >= self.tail && head - self.tail <= self.region.capacity
     }
 
     /// Bytes published and not yet consumed; reloads the head only when the cache is empty
@@ -749,7 +749,10 @@ impl Consumer {
                 continue;
             }
             let len_usize = len as usize;
-            if len_usize < RECORD_HEADER_LEN || len_usize > self.scratch.len() * 8 || len % 8 != 0 {
+            if len_usize < RECORD_HEADER_LEN
+                || len_usize > self.scratch.len() * 8
+                || !len.is_multiple_of(8)
+            {
                 return Err(RingFault::BadLength { pos, len });
             }
             let frame = (FRAME_HEADER + len_usize) as u64;
@@ -852,7 +855,7 @@ pub fn mem_ring_at(capacity: usize, start: u64) -> (Producer, Consumer) {
         capacity.is_power_of_two() && (MIN_MEM_CAPACITY..=1 << 30).contains(&capacity),
         "ring capacity must be a power of two in 512..=1 GiB"
     );
-    assert!(start % 8 == 0, "ring positions are 8-aligned");
+    assert!(start.is_multiple_of(8), "ring positions are 8-aligned");
     let data: Box<[Word]> = (0..capacity / 8).map(|_| Word::new(0)).collect();
     let shared = Arc::new(MemShared {
         head: Padded(AtomicU64::new(start)),

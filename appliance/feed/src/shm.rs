@@ -135,6 +135,7 @@ pub(crate) struct Mapping {
 
 // SAFETY: the mapping is plain shared memory accessed through atomics only.
 unsafe impl Send for Mapping {}
+// SAFETY: as for Send: shared access goes through atomics only.
 unsafe impl Sync for Mapping {}
 
 impl Drop for Mapping {
@@ -149,7 +150,7 @@ impl Drop for Mapping {
 impl Mapping {
     fn word(&self, offset: usize) -> &AtomicU64 {
         assert!(
-            offset % 8 == 0 && offset + 8 <= HEADER_LEN,
+            offset.is_multiple_of(8) && offset + 8 <= HEADER_LEN,
             "header word offset"
         );
         // SAFETY: inside the header page of a live, page-aligned mapping.

@@ -41,6 +41,7 @@ struct Previous(libc::sigaction);
 // SAFETY: a plain C struct (integers and a function address), written once before our
 // handler is installed and only read afterwards.
 unsafe impl Sync for Previous {}
+// SAFETY: as for Sync: plain data, never written after installation.
 unsafe impl Send for Previous {}
 
 static PREVIOUS: OnceLock<Result<Previous, i32>> = OnceLock::new();

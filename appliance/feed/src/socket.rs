@@ -205,6 +205,7 @@ impl BatchReceiver {
                 // SAFETY: iovec i and control block i lie inside their buffers.
                 h.msg_iov = unsafe { iovecs.as_mut_ptr().add(i) };
                 h.msg_iovlen = 1;
+                // SAFETY: control block i lies inside `control` (i < batch).
                 h.msg_control = unsafe { control.as_mut_ptr().add(i * CONTROL_WORDS) }.cast();
                 h.msg_controllen = CONTROL_WORDS * 8;
                 libc::mmsghdr {

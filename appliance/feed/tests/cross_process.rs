@@ -157,14 +157,14 @@ fn cross_process_every_record_once_in_order_with_exact_gaps() {
                     next += 1;
                     delivered += 1;
                     // Stall now and then: a slow shard, which the feed must not wait for.
-                    if delivered % 2_000_000 == 0 {
+                    if delivered.is_multiple_of(2_000_000) {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
             }
             None => {
                 empty_polls += 1;
-                if empty_polls % 1_000_000 == 0 {
+                if empty_polls.is_multiple_of(1_000_000) {
                     assert!(
                         Instant::now() < deadline,
                         "timed out at record {next} of {n}"

@@ -560,7 +560,7 @@ fn a_restarted_sender_is_a_new_session_marked_on_every_shard() {
                     Some(g) => {
                         assert_eq!(v.meta.token_id, 0, "the whole shard");
                         assert_eq!((g.expected, g.received, g.lost), (3, 0, 0));
-                        format!("{}", g.reason.name())
+                        g.reason.name().to_string()
                     }
                     None => "record".to_string(),
                 }

@@ -145,7 +145,7 @@ impl<'a> RecordView<'a> {
         }
         let length = u16_at(buf, header::LENGTH);
         let len = length as usize;
-        if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
+        if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || !len.is_multiple_of(8) {
             return Err(DecodeError::BadLength { length });
         }
         if buf.len() < len {
@@ -191,7 +191,7 @@ impl<'a> Record<'a> {
     pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
         self.body.check()?;
         let len = self.encoded_len();
-        debug_assert!(len % 8 == 0 && len <= MAX_RECORD_LEN);
+        debug_assert!(len.is_multiple_of(8) && len <= MAX_RECORD_LEN);
         if out.len() < len {
             return Err(EncodeError::BufferTooSmall {
                 need: len,

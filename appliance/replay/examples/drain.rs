@@ -139,7 +139,7 @@ fn main() {
         }
         polls += 1;
         // Read the clock only now and then while spinning on empty rings.
-        if polls % 1024 == 0 && first.is_some() && idle_since.elapsed() >= idle {
+        if polls.is_multiple_of(1024) && first.is_some() && idle_since.elapsed() >= idle {
             break;
         }
         match sleep {

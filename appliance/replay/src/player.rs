@@ -232,7 +232,7 @@ impl Player {
         self.pending += 1;
         self.size += 1;
         self.staged += 1;
-        if self.staged % READY_CHECK == 0 {
+        if self.staged.is_multiple_of(READY_CHECK) {
             self.publish_ready(target)?;
         }
         Ok(())

@@ -232,7 +232,11 @@ impl Config {
         if self.flush.interval_ms == 0 {
             return Err("flush.interval_ms must be positive".into());
         }
-        if self.snapshots.every_ms % self.flush.interval_ms != 0 {
+        if !self
+            .snapshots
+            .every_ms
+            .is_multiple_of(self.flush.interval_ms)
+        {
             return Err("snapshots.every_ms must be a multiple of flush.interval_ms".into());
         }
         if self.snapshots.retain < 2 {

@@ -146,9 +146,9 @@ impl DirectSegment {
         let valid = self.tail.len() + bytes.len();
         let padded = valid.div_ceil(self.align as usize) * self.align as usize;
         assert!(
-            block_start % self.align == 0
-                && padded as u64 % self.align == 0
-                && CHUNK as u64 % self.align == 0,
+            block_start.is_multiple_of(self.align)
+                && (padded as u64).is_multiple_of(self.align)
+                && (CHUNK as u64).is_multiple_of(self.align),
             "O_DIRECT writes must be aligned"
         );
         // Byte `i` of the stream `tail ‖ bytes ‖ zeros`, copied by ranges.

@@ -405,7 +405,7 @@ impl Shard {
                         source,
                     })?;
                     // The refinery's and the engine's shares are timed on a sample.
-                    self.sampled = n % SAMPLE_EVERY == 0;
+                    self.sampled = n.is_multiple_of(SAMPLE_EVERY);
                     self.handle(&rec, view.bytes)?;
                     if let Some(published) = ring.published_ns() {
                         self.publish_clock.record(
@@ -416,7 +416,7 @@ impl Shard {
                         );
                     }
                     n += 1;
-                    if n % YIELD_EVERY != 0 {
+                    if !n.is_multiple_of(YIELD_EVERY) {
                         continue;
                     }
                     false

@@ -50,9 +50,13 @@ fn event(i: u64) -> (u64, Body<'static>) {
     let ts = T0 + i * 1_000_000;
     let body = match i % 5 {
         0 | 1 => Body::LevelUpdate(LevelUpdate {
-            side: if i % 2 == 0 { Side::Bid } else { Side::Ask },
+            side: if i.is_multiple_of(2) {
+                Side::Bid
+            } else {
+                Side::Ask
+            },
             flags: 1,
-            price: if i % 2 == 0 {
+            price: if i.is_multiple_of(2) {
                 mid - 1 - (i % 50) as i64
             } else {
                 mid + 1 + (i % 50) as i64

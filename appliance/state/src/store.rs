@@ -59,6 +59,9 @@ pub fn file_name(clock_ns: u64) -> String {
     )
 }
 
+/// A manifest line to append: token, snapshot file name, its bytes.
+type ManifestLine<'a> = (u64, &'a str, &'a [u8]);
+
 impl SnapshotStore {
     pub fn new(data_dir: &Path, retain: usize) -> Self {
         assert!(
@@ -124,7 +127,7 @@ impl SnapshotStore {
         }
         self.sync_batch(root, &temps)?;
         // Listed before visible: a manifest per UTC day, one append each.
-        let mut days: BTreeMap<PathBuf, Vec<(u64, &str, &[u8])>> = BTreeMap::new();
+        let mut days: BTreeMap<PathBuf, Vec<ManifestLine<'_>>> = BTreeMap::new();
         for (p, name) in batch.iter().zip(&names) {
             days.entry(Manifest::path_for(&self.root, utc::date_of(p.clock_ns)))
                 .or_default()

@@ -31,7 +31,7 @@ pub fn measure(core: usize, secs: f64) -> Floor {
     let mut i = 0u64;
     loop {
         i += 1;
-        if i % 4096 == 0 && Instant::now() > end {
+        if i.is_multiple_of(4096) && Instant::now() > end {
             break;
         }
         let now = clock.raw();

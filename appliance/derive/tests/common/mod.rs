@@ -57,11 +57,13 @@ fn future_record(meta: Meta) -> Vec<u8> {
     b
 }
 
+/// The token of [`synthetic_partition`]'s records.
+pub const TOKEN: u32 = 7;
+
 /// Writes a partition of `n` records into `dir` at the given exponents, cycling through every
 /// record kind (and a future type id) with reproducible values: negative and UNDEF prices,
 /// sub-microsecond receive times, multi-chunk snapshots. Returns the records' encodings.
 pub fn synthetic_partition(dir: &Path, price_exponent: i8, quantity_exponent: i8, n: u64) {
-    const TOKEN: u32 = 7;
     let header = SegmentHeader {
         price_exponent,
         quantity_exponent,
@@ -135,7 +137,7 @@ pub fn synthetic_partition(dir: &Path, price_exponent: i8, quantity_exponent: i8
                 side,
                 flags: (r >> 8) as u8 & 1,
                 price,
-                quantity: if r % 5 == 0 { 0 } else { qty },
+                quantity: if r.is_multiple_of(5) { 0 } else { qty },
                 first_update_id: i,
                 last_update_id: i + 2,
                 prev_update_id: i.saturating_sub(1),
@@ -150,16 +152,24 @@ pub fn synthetic_partition(dir: &Path, price_exponent: i8, quantity_exponent: i8
             4 => Body::Bbo(Bbo {
                 bid_price: price,
                 bid_quantity: qty,
-                ask_price: if r % 3 == 0 { UNDEF } else { price + 1 },
-                ask_quantity: if r % 3 == 0 { UNDEF } else { qty + 1 },
+                ask_price: if r.is_multiple_of(3) {
+                    UNDEF
+                } else {
+                    price + 1
+                },
+                ask_quantity: if r.is_multiple_of(3) { UNDEF } else { qty + 1 },
                 update_id: i,
             }),
             5 => Body::OpenInterest(OpenInterest {
                 open_interest: qty * 1000,
                 mark_price: price,
-                index_price: if r % 2 == 0 { UNDEF } else { price - 3 },
+                index_price: if r.is_multiple_of(2) {
+                    UNDEF
+                } else {
+                    price - 3
+                },
                 funding_rate_e9: (r % 20_000) as i64 - 10_000,
-                next_funding_ts_ns: if r % 2 == 0 {
+                next_funding_ts_ns: if r.is_multiple_of(2) {
                     0
                 } else {
                     t0 + 28_800_000_000_000
@@ -172,7 +182,7 @@ pub fn synthetic_partition(dir: &Path, price_exponent: i8, quantity_exponent: i8
                     BookSnapshot::FLAG_LAST_CHUNK
                 } else {
                     0
-                } | if r % 2 == 0 {
+                } | if r.is_multiple_of(2) {
                     BookSnapshot::FLAG_INJECTED
                 } else {
                     0

@@ -17,7 +17,7 @@ pub const fn frame_len(record_len: usize) -> usize {
 
 /// Appends the frame for an encoded record to `out` (no allocation beyond `out`'s growth).
 pub fn encode_frame(record: &[u8], out: &mut Vec<u8>) {
-    debug_assert!(record.len() % 8 == 0 && record.len() <= MAX_RECORD_LEN);
+    debug_assert!(record.len().is_multiple_of(8) && record.len() <= MAX_RECORD_LEN);
     let len = (record.len() as u32).to_le_bytes();
     let crc = crc32c::crc32c_append(crc32c::crc32c(&len), record);
     out.extend_from_slice(&len);
@@ -42,7 +42,7 @@ fn check_frame(buf: &[u8], at: usize) -> Result<Option<RecordView<'_>>, String> 
     if len == 0 && rest.iter().all(|&b| b == 0) {
         return Ok(None);
     }
-    if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || len % 8 != 0 {
+    if !(HEADER_LEN..=MAX_RECORD_LEN).contains(&len) || !len.is_multiple_of(8) {
         return Err(format!("frame length {len} is invalid"));
     }
     if rest.len() < FRAME_HEADER_LEN + len {
