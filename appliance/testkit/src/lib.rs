@@ -3,3 +3,6 @@
 
 pub mod alloc;
 pub mod floor;
+pub mod skip;
+
+pub use skip::{require, shared_data, shared_data_dir, skip};
