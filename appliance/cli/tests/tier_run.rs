@@ -3,6 +3,7 @@
 //! after, `verify` passes on the cold copies, and a second pass has nothing to do.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 
 const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";

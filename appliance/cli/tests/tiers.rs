@@ -110,7 +110,7 @@ fn cat_and_verify_are_the_same_on_every_tier() {
     assert!(chronicle_ok(&["verify", "--config", cfg, data]).contains(&verified));
 
     // RemoteCold: both objects uploaded and verified, the stub written, the local archive gone.
-    let Some(server) = SeaweedFs::start_or_skip("cat_and_verify_are_the_same_on_every_tier") else {
+    let Some(server) = SeaweedFs::start_or_skip() else {
         return;
     };
     let store = server.store();
