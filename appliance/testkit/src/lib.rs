@@ -2,6 +2,7 @@
 //! dev-dependency only.
 
 pub mod alloc;
+pub mod data;
 pub mod floor;
 pub mod skip;
 
