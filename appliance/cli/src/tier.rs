@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// One pass: reconcile what an interrupted move left, then the moves that are due
-    /// (Warm → Cold, Cold → RemoteCold). A line per move and totals; exit 1 if a move failed
-    /// or a leftover needs an operator.
+    /// (Warm → Cold, Cold → RemoteCold). A line per move and totals, with the units not moved
+    /// counted by reason; exit 1 if a move failed or a leftover needs an operator.
     Run(RunArgs),
 }
 
@@ -23,6 +23,10 @@ pub struct RunArgs {
     /// the embedded defaults (which set no cold root).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Also a line per unit not moved, with why (too young, newest kept, late window, not
+    /// closed, unresolved, max_moves_per_pass).
+    #[arg(long, short)]
+    verbose: bool,
 }
 
 pub fn run(c: Command) -> CliResult {
@@ -33,6 +37,11 @@ pub fn run(c: Command) -> CliResult {
     let report = manager.pass(SystemTime::now(), &AtomicBool::new(false))?;
     for line in report.lines() {
         println!("{line}");
+    }
+    if a.verbose {
+        for line in report.not_moved_lines() {
+            println!("{line}");
+        }
     }
     println!("{}", report.totals());
     Ok(if report.failed() > 0 || !report.unresolved.is_empty() {

@@ -147,6 +147,22 @@ impl Roots {
     }
 }
 
+/// The pass clock at `ns` since the epoch.
+pub fn at(ns: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+/// Sets every warm `book.q`'s mtime (the tests' clocks are in 2024).
+pub fn touch_segments(r: &Roots, t: SystemTime) {
+    for u in all_units(&r.warm) {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(WarmFiles::new(&r.warm, &u).segment)
+            .unwrap();
+        f.set_modified(t).unwrap();
+    }
+}
+
 pub fn pass(m: &TierManager) -> chronicle_tier::PassReport {
     m.pass(SystemTime::now(), &AtomicBool::new(false))
         .expect("a pass runs")
