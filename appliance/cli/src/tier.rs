@@ -1,6 +1,7 @@
 //! `chronicle tier run [--config FILE]`: one pass of the tier manager, the same pass the
 //! appliance runs every `tiers.scan_interval_s` (`docs/tiers.md`).
 
+use crate::progress::{with_progress, Count};
 use crate::CliResult;
 use chronicle_runtime::config::Config;
 use chronicle_tier::TierManager;
@@ -34,7 +35,9 @@ pub fn run(c: Command) -> CliResult {
     let cfg = Config::load(a.config.as_deref())?;
     let grace = Duration::from_millis(cfg.partitions.grace_ms);
     let manager = TierManager::new(cfg.tiers.clone(), &cfg.data_dir, grace)?;
-    let report = manager.pass(SystemTime::now(), &AtomicBool::new(false))?;
+    let report = with_progress("tier pass", Count::Items("units"), |p| {
+        manager.pass_with_progress(SystemTime::now(), &AtomicBool::new(false), p)
+    })?;
     for line in report.lines() {
         println!("{line}");
     }

@@ -6,6 +6,8 @@
 //! target/release/examples/replay_cli --target shm:/dev/shm/chronicle-replay-test --speed 1
 //! ```
 
+#[path = "../../cli/src/progress.rs"]
+mod progress;
 #[path = "../../cli/src/replay.rs"]
 mod replay;
 

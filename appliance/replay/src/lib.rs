@@ -21,6 +21,9 @@ pub mod synthetic;
 
 pub use error::Error;
 pub use pacing::{Pacing, Schedule};
-pub use player::{play, NullTarget, PlayOptions, Report, RingTarget, Staged, Target, UdpTarget};
+pub use player::{
+    play, play_with_progress, NullTarget, PlayOptions, Report, RingTarget, Staged, Target,
+    UdpTarget,
+};
 pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary, DECLARATION_TICK};
 pub use synthetic::{write_capture, Stats, SyntheticConfig, SyntheticFeed};

@@ -254,6 +254,17 @@ impl TierManager {
     /// reconciled by the next pass). Errors: only the cold root being unusable or locked;
     /// everything about one unit is in the report.
     pub fn pass(&self, now: SystemTime, stop: &AtomicBool) -> Result<PassReport, TierError> {
+        self.pass_with_progress(now, stop, &|_, _| {})
+    }
+
+    /// [`pass`](Self::pass), calling `progress(done, total)` as it goes through the units
+    /// due (total grows when the cold units are listed, after the warm moves).
+    pub fn pass_with_progress(
+        &self,
+        now: SystemTime,
+        stop: &AtomicBool,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<PassReport, TierError> {
         create_dir_durable(&self.cold)?;
         let _lock = RootLock::acquire(&self.cold.join(LOCK_FILE))?;
         let ctx = Ctx {
@@ -265,7 +276,7 @@ impl TierManager {
             stop,
         };
         let mut report = PassReport::default();
-        let result = self.run(&ctx, &mut report);
+        let result = self.run(&ctx, &mut report, progress);
         self.counters.note(&report);
         match result {
             Err(TierError::Stopped) => {
@@ -276,7 +287,12 @@ impl TierManager {
         }
     }
 
-    fn run(&self, ctx: &Ctx, report: &mut PassReport) -> Result<(), TierError> {
+    fn run(
+        &self,
+        ctx: &Ctx,
+        report: &mut PassReport,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<(), TierError> {
         let store = self.store.as_ref();
         let roots = [self.warm.as_path(), self.cold.as_path()];
         let mut all: BTreeSet<Unit> = BTreeSet::new();
@@ -301,7 +317,11 @@ impl TierManager {
         // Once a unit ready to move finds the budget spent, no further unit is looked at
         // (checked for closing, or moved): they all wait for the next pass.
         let mut spent = false;
-        for u in self.due_warm(ctx, &unsettled, report)? {
+        let warm = self.due_warm(ctx, &unsettled, report)?;
+        let (mut done, mut total) = (0, warm.len() as u64);
+        for u in warm {
+            progress(done, total);
+            done += 1;
             if spent {
                 report.hold(MoveKind::WarmToCold, u.rel, NotMoved::MaxMoves);
                 continue;
@@ -333,10 +353,15 @@ impl TierManager {
             })?;
         }
         let Some(store) = store else {
+            progress(done, total);
             return Ok(());
         };
         // Listed after the warm moves: a unit just made cold may already be due.
-        for u in self.due_cold(ctx, &unsettled, report)? {
+        let cold = self.due_cold(ctx, &unsettled, report)?;
+        total += cold.len() as u64;
+        for u in cold {
+            progress(done, total);
+            done += 1;
             if budget == 0 {
                 report.hold(MoveKind::ColdToRemote, u.rel, NotMoved::MaxMoves);
                 continue;
@@ -346,6 +371,7 @@ impl TierManager {
                 cold_to_remote::move_unit(ctx, store, u)
             })?;
         }
+        progress(done, total);
         Ok(())
     }
 
