@@ -2,7 +2,8 @@
 # Test helper: makes sure the commands BIN... are on this machine, installing the Debian package
 # PACKAGE when one is missing, and prints the directory of the first.
 # Usage: apt-tool.sh PACKAGE BIN [BIN...]
-# Exit 0: the directory is on stdout. Exit 3: cannot be had here (the caller SKIPs loudly).
+# Exit 0: the directory is on stdout. Exit 3: cannot be had here (the caller skips; under
+# CHRONICLE_REQUIRE_ALL=1 it fails).
 set -u
 package=${1:?usage: apt-tool.sh PACKAGE BIN [BIN...]}
 shift

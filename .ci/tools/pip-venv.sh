@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test helper: makes sure the PyPI distribution NAME==VERSION is installed in the project-local
 # venv VENV_DIR and prints the venv's directory. Usage: pip-venv.sh VENV_DIR NAME VERSION
-# Exit 0: the venv is on stdout. Exit 3: it cannot be had here (the caller SKIPs loudly).
+# Exit 0: the venv is on stdout. Exit 3: it cannot be had here (the caller skips; under
+# CHRONICLE_REQUIRE_ALL=1 it fails).
 # Tests pin VERSION: they depend on exact behaviour, so an upgrade is a deliberate change.
 set -u
 venv=${1:?usage: pip-venv.sh VENV_DIR NAME VERSION}

@@ -1,5 +1,5 @@
 //! Cold-tier archive on the real capture's largest `book.q` (imported from `shared/data` in the
-//! setup; without it the bench SKIPs loudly):
+//! setup; without it the bench skips):
 //!
 //! 1. **Transcode throughput** of `chronicle_archive::seekable::transcode` (default: 1 MiB
 //!    frames, level 3, SHA-256 of input and output, `.idx`, fsync) against the zstd CLI on the
@@ -39,15 +39,13 @@ fn main() {
         return; // `cargo test --benches` asks for a list; this harness has no tests.
     }
     let Some((dir, data)) = imported_capture() else {
-        eprintln!("*** SKIP chronicle-bench archive: the real capture is absent; nothing ran ***");
         return;
     };
     let q = largest_book_q(&data);
     let original = std::fs::read(&q).unwrap();
-    let Some(zstd) = which_zstd() else {
-        eprintln!(
-            "*** SKIP chronicle-bench archive: no zstd CLI on PATH (apt-get install zstd) ***"
-        );
+    let Some(zstd) =
+        chronicle_testkit::require(which_zstd(), "the zstd CLI", "apt-get install zstd")
+    else {
         return;
     };
     println!(

@@ -33,7 +33,7 @@
 //! A summary table is printed to stderr at the end: sizes, bytes/event, criterion's wall-clock
 //! medians, and a thread-CPU-time median per pass (a cross-check that other processes on a
 //! busy 2-core machine cannot inflate by preempting the bench).
-//! Without `shared/data/` the bench prints a loud SKIP and exits 0.
+//! Without `shared/data/` the bench skips (`chronicle_testkit::skip`) and exits 0.
 
 use chronicle_bench::thread_cpu_ns;
 use chronicle_import::{binance, PartitionSink};
@@ -53,7 +53,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-const DATA_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/");
 const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
 const VENUE: &str = "binance-usdm";
 const PUBLISHER_ID: u16 = 1;
@@ -560,18 +559,9 @@ fn summary(d: &Data, since: SystemTime) {
 }
 
 fn main() {
-    let capture = Path::new(DATA_DIR).join(CAPTURE);
-    if !capture.exists() {
-        eprintln!();
-        eprintln!("################################################################");
-        eprintln!(
-            "# SKIP chronicle-bench decode: {} is absent.",
-            capture.display()
-        );
-        eprintln!("# The benchmark needs the real capture in shared/data/; nothing ran.");
-        eprintln!("################################################################");
+    let Some(capture) = chronicle_testkit::shared_data(CAPTURE) else {
         return;
-    }
+    };
     let since = SystemTime::now();
     let data = Data::prepare(&capture);
     let mut c = Criterion::default()

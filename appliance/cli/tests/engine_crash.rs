@@ -3,6 +3,7 @@
 //! read what it wrote.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 use std::path::Path;
 use std::time::Duration;

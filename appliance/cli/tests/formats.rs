@@ -2,6 +2,7 @@
 //! file (`.dbn`, `.dbn.zst`, legacy `.dbz`) runs and imports without it.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 
 #[test]

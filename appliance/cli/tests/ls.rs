@@ -2,6 +2,7 @@
 //! size; on generated data (always) and on the shared capture imported, then tiered.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 use serde_json::Value;
 use std::path::Path;

@@ -6,6 +6,7 @@
 //! a flush in flight), and memory management.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -5,6 +5,7 @@
 //! killed and rerun write the same snapshot names and bytes and the same audit roots.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -3,6 +3,7 @@
 //! newest day of each symbol warm, counts the move on `/metrics`, and stops with the daemon.
 
 mod common;
+use chronicle_testkit::shared_data;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};

@@ -7,9 +7,8 @@
 
 mod common;
 use chronicle_archive::remote::RemoteStore;
-use chronicle_archive::seekable::{transcode, TranscodeOptions};
 use chronicle_archive::stub::RemoteStub;
-use chronicle_archive::testing::SeaweedFs;
+use chronicle_archive::testing::{cold_copy, SeaweedFs};
 use chronicle_archive::zidx::ZstIndex;
 use chronicle_archive::{ARCHIVE_FILE, ARCHIVE_INDEX_FILE, STUB_FILE};
 use chronicle_reader::{Partition, Tier, TierRoots, TimeRange};
@@ -21,26 +20,6 @@ use std::sync::Arc;
 
 const KEY: &str = "v1/testvenue/abc/2024-08-08";
 const EVENTS: u64 = 60_000;
-
-/// Copies a warm partition's files to `cold_dir` as an archive (`book.q` → `book.q.zst` +
-/// `.idx`, `meta.json` and `index/time.idx` as they are).
-fn archive(warm_dir: &Path, cold_dir: &Path, block_size: u32) {
-    std::fs::create_dir_all(cold_dir.join("index")).unwrap();
-    let opts = TranscodeOptions {
-        block_size,
-        ..TranscodeOptions::default()
-    };
-    transcode(
-        &warm_dir.join("book.q"),
-        &cold_dir.join(ARCHIVE_FILE),
-        &cold_dir.join(ARCHIVE_INDEX_FILE),
-        &opts,
-    )
-    .unwrap();
-    for f in ["meta.json", "index/time.idx"] {
-        std::fs::copy(warm_dir.join(f), cold_dir.join(f)).unwrap();
-    }
-}
 
 /// The appliance configuration that names the tier roots (and the object store, if any).
 fn config(dir: &Path, warm: &Path, cold: &Path, remote: Option<&SeaweedFs>) -> PathBuf {
@@ -89,7 +68,7 @@ fn cat_and_verify_are_the_same_on_every_tier() {
 
     // Cold: the warm copy gone, the key now resolves to the archive.
     let cold_dir = cold.join(KEY);
-    archive(&warm_dir, &cold_dir, 64 << 10);
+    cold_copy(&warm_dir, &cold_dir, 64 << 10);
     std::fs::remove_dir_all(&warm_dir).unwrap();
     assert_eq!(cat_outputs(KEY, cfg), expected, "cold, by key");
     let by_path = cold_dir.to_str().unwrap();
@@ -110,7 +89,7 @@ fn cat_and_verify_are_the_same_on_every_tier() {
     assert!(chronicle_ok(&["verify", "--config", cfg, data]).contains(&verified));
 
     // RemoteCold: both objects uploaded and verified, the stub written, the local archive gone.
-    let Some(server) = SeaweedFs::start_or_skip("cat_and_verify_are_the_same_on_every_tier") else {
+    let Some(server) = SeaweedFs::start_or_skip() else {
         return;
     };
     let store = server.store();
@@ -166,7 +145,7 @@ fn a_point_lookup_decodes_only_the_frames_that_hold_its_range() {
     let tmp = scratch();
     let warm_dir = partition(&tmp.path().join("warm"), EVENTS);
     let cold_dir = tmp.path().join("cold").join(KEY);
-    archive(&warm_dir, &cold_dir, 16 << 10);
+    cold_copy(&warm_dir, &cold_dir, 16 << 10);
     let warm = Partition::open(&warm_dir).unwrap();
     let cold = Partition::open(&cold_dir).unwrap();
     let idx = ZstIndex::read_file(&cold_dir.join(ARCHIVE_INDEX_FILE)).unwrap();
@@ -206,7 +185,7 @@ fn a_partition_that_moves_under_the_reader_is_resolved_again() {
     let tmp = scratch();
     let (warm, cold) = (tmp.path().join("warm"), tmp.path().join("cold"));
     let warm_dir = partition(&warm, 2_000);
-    archive(&warm_dir, &cold.join(KEY), 64 << 10);
+    cold_copy(&warm_dir, &cold.join(KEY), 64 << 10);
     let aside = tmp.path().join("aside");
     let roots = TierRoots {
         cold: Some(cold),
@@ -245,7 +224,7 @@ fn a_damaged_archive_is_an_error_naming_it() {
     let tmp = scratch();
     let warm_dir = partition(&tmp.path().join("warm"), 20_000);
     let cold_dir = tmp.path().join("cold").join(KEY);
-    archive(&warm_dir, &cold_dir, 64 << 10);
+    cold_copy(&warm_dir, &cold_dir, 64 << 10);
     let zst = cold_dir.join(ARCHIVE_FILE);
     let mut bytes = std::fs::read(&zst).unwrap();
     let mid = bytes.len() / 2;

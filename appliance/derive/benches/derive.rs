@@ -1,5 +1,5 @@
 //! Deriving the real capture's largest partition (imported from `shared/data` in the setup;
-//! without it the bench SKIPs loudly), interleaved in the same run with two references on the
+//! without it the bench skips), interleaved in the same run with two references on the
 //! same `book.q`, all from the page cache:
 //! - `scan`: the reader's walk of every frame with each body decoded (what any consumer pays);
 //! - `zstd -3`: the zstd CLI compressing the same bytes single-threaded to /dev/null (the cold
@@ -29,12 +29,7 @@ fn thread_cpu_ns() -> u64 {
 }
 
 fn import(dir: &Path) -> Option<PathBuf> {
-    let capture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(CAPTURE);
-    if !capture.exists() {
-        return None;
-    }
+    let capture = chronicle_testkit::shared_data(CAPTURE)?;
     let data = dir.join("data");
     let mut sink = chronicle_import::PartitionSink::new(
         &data,
@@ -69,7 +64,6 @@ fn main() {
     }
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let Some(part) = import(dir.path()) else {
-        eprintln!("*** SKIP chronicle-derive bench: {CAPTURE} is absent from ../shared/data; nothing ran ***");
         return;
     };
     let q = part.join("book.q");

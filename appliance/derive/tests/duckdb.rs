@@ -1,7 +1,7 @@
 //! DuckDB reads the derived Parquet and agrees with `chronicle cat`.
 //!
 //! `tests/duckdb.sh` installs DuckDB's Python package (pinned) into `target/test-tools/duckdb`;
-//! without it the tests SKIP loudly. `tests/duckdb_query.py` runs the SQL. The expected side
+//! without it the tests skip (`chronicle_testkit::skip`). `tests/duckdb_query.py` runs the SQL. The expected side
 //! is `cat`'s reading of the partition (the reader's scan and `render::jsonl`, parsed back
 //! from JSON), never the Deriver's: per type, row counts, exact sums/min/max of every decimal,
 //! integer and timestamp column, distinct strings, true-counts, snapshot levels; then whole
@@ -296,9 +296,9 @@ fn expected_summary(rows: &[Value]) -> Summary {
 
 // ---- DuckDB ----
 
-/// DuckDB's Python, installed by `tests/duckdb.sh` if missing; `None` (the test SKIPs loudly)
-/// when it cannot be had.
-fn duckdb(test: &str) -> Option<PathBuf> {
+/// DuckDB's Python, installed by `tests/duckdb.sh` if missing; `None` (after a skip) when it
+/// cannot be had.
+fn duckdb() -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-tools/duckdb");
     let out = Command::new("bash")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/duckdb.sh"))
@@ -307,8 +307,9 @@ fn duckdb(test: &str) -> Option<PathBuf> {
         .output()
         .expect("run tests/duckdb.sh");
     if out.status.code() == Some(3) {
-        eprintln!(
-            "\n*** SKIP {test}: DuckDB is not installable here (tests/duckdb.sh exit 3) ***\n"
+        chronicle_testkit::skip(
+            "DuckDB 2.0.0 (PyPI)",
+            "tests/duckdb.sh installs it into target/test-tools/duckdb (python3 -m venv, PyPI)",
         );
         return None;
     }
@@ -630,7 +631,7 @@ fn check(python: &Path, partition: &Path, out: &Path, opts: Option<DeriveOptions
 
 #[test]
 fn duckdb_agrees_with_cat_on_synthetic_partitions() {
-    let Some(python) = duckdb("duckdb_agrees_with_cat_on_synthetic_partitions") else {
+    let Some(python) = duckdb() else {
         return;
     };
     let dir = scratch();
@@ -675,11 +676,10 @@ const CAPTURE: &str = "binance-usdm-btcusdt-20240808.gz";
 
 #[test]
 fn duckdb_agrees_with_cat_on_the_binance_capture() {
-    let test = "duckdb_agrees_with_cat_on_the_binance_capture";
-    let Some(capture) = shared_data(test, CAPTURE) else {
+    let Some(capture) = chronicle_testkit::shared_data(CAPTURE) else {
         return;
     };
-    let Some(python) = duckdb(test) else {
+    let Some(python) = duckdb() else {
         return;
     };
     let dir = scratch();

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Test helper: prints the python of a project-local venv holding DuckDB, installed if missing.
 # Usage: duckdb.sh VENV_DIR (the test passes target/test-tools/duckdb).
-# Exit 3: DuckDB cannot be had here (the caller SKIPs loudly).
+# Exit 3: DuckDB cannot be had here (the caller skips; under CHRONICLE_REQUIRE_ALL=1 it fails).
 # Pinned: the test compares exact values. 2.0 is the first to read Parquet
 # TIMESTAMP(NANOS, UTC) as TIMESTAMPTZ_NS (1.x truncates to µs).
 set -u

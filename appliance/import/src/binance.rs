@@ -10,6 +10,7 @@
 //!
 //! Exchange time is Binance's transaction time `T` (ms), never the local receive time.
 
+use crate::progress::{size_of, Counted};
 use crate::source::{EventSink, Instrument, InstrumentHandle};
 use crate::ImportError;
 use chronicle_protocol::{
@@ -483,8 +484,11 @@ impl Decoder {
     }
 }
 
-/// Opens a capture, gzip or plain (by magic).
-pub fn open_capture(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
+/// Opens a capture, gzip or plain (by magic); `read` is told the file's bytes read so far.
+pub fn open_capture<'a>(
+    path: &Path,
+    read: &'a dyn Fn(u64),
+) -> Result<Box<dyn BufRead + 'a>, ImportError> {
     let io = |source| ImportError::Io {
         path: path.to_owned(),
         source,
@@ -492,7 +496,7 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut magic = [0u8; 2];
     let n = f.read(&mut magic).map_err(io)?;
-    let f = std::fs::File::open(path).map_err(io)?;
+    let f = Counted::new(std::fs::File::open(path).map_err(io)?, read);
     Ok(if n == 2 && magic == [0x1f, 0x8b] {
         Box::new(BufReader::with_capacity(
             1 << 20,
@@ -503,12 +507,13 @@ pub fn open_capture(path: &Path) -> Result<Box<dyn BufRead>, ImportError> {
     })
 }
 
-/// Calls `f(line_no, line)` for every non-empty line.
+/// Calls `f(line_no, line)` for every non-empty line; `read` as for [`open_capture`].
 fn for_each_line(
     path: &Path,
+    read: &dyn Fn(u64),
     mut f: impl FnMut(u64, &str) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let mut r = open_capture(path)?;
+    let mut r = open_capture(path, read)?;
     let mut line = String::new();
     let mut line_no = 0u64;
     loop {
@@ -530,11 +535,15 @@ fn for_each_line(
 }
 
 /// Finds each symbol's exponents: the most decimals any of its prices (quantities) carries,
-/// trailing zeros ignored, so that every value is an exact integer mantissa.
-pub fn scan_exponents(path: &Path) -> Result<BTreeMap<String, (i8, i8)>, ImportError> {
+/// trailing zeros ignored, so that every value is an exact integer mantissa. `read` as for
+/// [`open_capture`].
+pub fn scan_exponents(
+    path: &Path,
+    read: &dyn Fn(u64),
+) -> Result<BTreeMap<String, (i8, i8)>, ImportError> {
     let mut out: BTreeMap<String, (u8, u8)> = BTreeMap::new();
     let mut last_symbol: Option<String> = None;
-    for_each_line(path, |line_no, line| {
+    for_each_line(path, read, |line_no, line| {
         let bad = |msg: String| ImportError::Input {
             path: path.to_owned(),
             at: format!("line {line_no}"),
@@ -630,8 +639,21 @@ pub fn import(
     venue: &str,
     sink: &mut dyn EventSink,
 ) -> Result<BinanceSummary, ImportError> {
-    let exponents = scan_exponents(path)?;
+    import_with_progress(path, venue, sink, &|_, _| {})
+}
+
+/// [`import`], telling `progress(done, total)` the bytes of the file read: it is read twice
+/// (the exponents, then the events), so `total` is twice its size.
+pub fn import_with_progress(
+    path: &Path,
+    venue: &str,
+    sink: &mut dyn EventSink,
+    progress: &dyn Fn(u64, u64),
+) -> Result<BinanceSummary, ImportError> {
+    let size = size_of(path);
+    let exponents = scan_exponents(path, &|n| progress(n, 2 * size))?;
     let mut d = Decoder::new(venue, path, exponents);
-    for_each_line(path, |line_no, line| d.line(line_no, line, sink))?;
+    let events = |n| progress(size + n, 2 * size);
+    for_each_line(path, &events, |line_no, line| d.line(line_no, line, sink))?;
     d.finish()
 }

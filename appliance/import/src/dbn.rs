@@ -40,6 +40,7 @@ use dbn::{
     StatUpdateAction, TradeMsg, TsSymbolMap, VersionUpgradePolicy, UNDEF_PRICE, UNDEF_TIMESTAMP,
 };
 
+use crate::progress::{size_of, Counted};
 use crate::{EventSink, ImportError, Instrument, InstrumentHandle};
 
 /// DBN prices are integers in units of 1e-9.
@@ -105,8 +106,19 @@ impl std::fmt::Display for DbnSummary {
 /// 0-based record index) for corrupt, malformed or truncated input. Events already handed to
 /// the sink stay there.
 pub fn import(path: &Path, sink: &mut dyn EventSink) -> Result<DbnSummary, ImportError> {
+    import_with_progress(path, sink, &|_, _| {})
+}
+
+/// [`import`], telling `progress(done, total)` the bytes of the file read.
+pub fn import_with_progress(
+    path: &Path,
+    sink: &mut dyn EventSink,
+    progress: &dyn Fn(u64, u64),
+) -> Result<DbnSummary, ImportError> {
+    let size = size_of(path);
+    let read = |n| progress(n, size);
     let file = File::open(path).map_err(|source| io_error(path, source))?;
-    let mut file = BufReader::with_capacity(1 << 16, file);
+    let mut file = BufReader::with_capacity(1 << 16, Counted::new(file, &read));
     let magic = file.fill_buf().map_err(|source| io_error(path, source))?;
     if is_dbz(magic) {
         return import_dbz(path, file, sink);
@@ -181,7 +193,7 @@ pub fn import(path: &Path, sink: &mut dyn EventSink) -> Result<DbnSummary, Impor
 /// decoder, which ends quietly at a truncated last record.
 fn import_dbz(
     path: &Path,
-    file: BufReader<File>,
+    file: BufReader<Counted<'_, File>>,
     sink: &mut dyn EventSink,
 ) -> Result<DbnSummary, ImportError> {
     let mut decoder = DynDecoder::inferred_with_buffer(file, VersionUpgradePolicy::UpgradeToV3)

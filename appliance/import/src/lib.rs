@@ -6,6 +6,7 @@
 pub mod binance;
 pub mod dbn;
 mod error;
+mod progress;
 mod sink;
 mod source;
 

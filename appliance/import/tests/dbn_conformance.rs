@@ -14,7 +14,6 @@ use dbn::{
     VersionUpgradePolicy, MAX_RECORD_LEN, UNDEF_PRICE, UNDEF_TIMESTAMP,
 };
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/dbn");
 const UNSUPPORTED: [&str; 6] = [
     "ohlcv-1d",
     "ohlcv-1h",
@@ -24,19 +23,19 @@ const UNSUPPORTED: [&str; 6] = [
     "imbalance",
 ];
 
-/// The fixture files, or `None` (after saying so loudly) where the shared data is absent.
+/// The fixture files of `../shared/data/dbn`, or `None` (after a skip) where it is absent.
 fn fixtures() -> Option<Vec<PathBuf>> {
-    let Ok(dir) = std::fs::read_dir(FIXTURES) else {
-        eprintln!("SKIP: DBN fixtures {FIXTURES} absent");
-        return None;
-    };
-    let mut files: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    let dir = fixture("")?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     Some(files)
 }
 
 fn fixture(name: &str) -> Option<PathBuf> {
-    fixtures().map(|_| Path::new(FIXTURES).join(name))
+    chronicle_testkit::shared_data(&format!("dbn/{name}"))
 }
 
 fn is_unsupported(path: &Path) -> bool {

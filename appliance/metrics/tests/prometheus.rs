@@ -1,11 +1,12 @@
 //! A real Prometheus scrapes a real appliance. `tests/prometheus.sh` finds (or installs, from
-//! the Debian package) `prometheus` and `promtool`; without them the test SKIPs loudly. The
-//! appliance is `chronicle_runtime::run::run` in-process with UDP input (the feed handler on a
-//! free loopback port), fed by `chronicle replay`'s UDP target with 60 s of the synthetic model
-//! at ten times real speed, serving `/metrics` on a free loopback port; Prometheus (temp
-//! storage, its own free loopback port, 1 s scrapes, `docs/monitoring/alerts.yml` loaded)
-//! scrapes it, and the p99 of the hot path and of the two Zone 1 stages (feed receive → ring
-//! publish, ring publish → shard read) are asked through `/api/v1/query`, e.g.
+//! the Debian package) `prometheus` and `promtool`; without them the test skips
+//! (`chronicle_testkit::skip`). The appliance is `chronicle_runtime::run::run` in-process with
+//! UDP input (the feed handler on a free loopback port), fed by `chronicle replay`'s UDP target
+//! with 60 s of the synthetic model at ten times real speed, serving `/metrics` on a free
+//! loopback port; Prometheus (temp storage, its own free loopback port, 1 s scrapes,
+//! `docs/monitoring/alerts.yml` loaded) scrapes it, and the p99 of the hot path and of the two
+//! Zone 1 stages (feed receive → ring publish, ring publish → shard read) are asked through
+//! `/api/v1/query`, e.g.
 //! `histogram_quantile(0.99, sum by (le) (chronicle_stage_latency_seconds_bucket{stage="hot_path"}))`.
 //! A datagram with a bad magic, sent while the appliance runs, must turn
 //! `chronicle_feed_malformed_datagrams_total{reason="magic"}` from 0 to 1 in Prometheus.
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
-/// The directory holding `prometheus` and `promtool`, or None (the test SKIPs).
+/// The directory holding `prometheus` and `promtool`, or None (the test skips).
 fn prometheus_dir() -> Option<PathBuf> {
     let out = Command::new("bash")
         .arg(Path::new(MANIFEST).join("tests/prometheus.sh"))
@@ -95,8 +96,11 @@ fn promtool(dir: &Path, args: &[&str], stdin: Option<&str>) -> (bool, String) {
 
 #[test]
 fn prometheus_scrapes_the_appliance_and_answers_p99() {
-    let Some(dir) = prometheus_dir() else {
-        eprintln!("\n*** SKIP prometheus_scrapes_the_appliance_and_answers_p99: no prometheus binary (tests/prometheus.sh could not install the Debian package) ***\n");
+    let Some(dir) = chronicle_testkit::require(
+        prometheus_dir(),
+        "prometheus and promtool",
+        "tests/prometheus.sh installs the Debian package prometheus (as root, with apt)",
+    ) else {
         return;
     };
     let alerts = Path::new(MANIFEST).join("../../docs/monitoring/alerts.yml");

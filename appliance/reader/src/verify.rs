@@ -51,13 +51,25 @@ impl Report {
 /// partition below a directory (RemoteCold ones need `remote`). Stops at the first
 /// corruption, which is the error.
 pub fn verify(path: &Path, remote: Option<&RemoteConfig>) -> Result<Report, ReadError> {
+    verify_with_progress(path, remote, &|_, _| {})
+}
+
+/// [`verify`], telling `progress(done, total)` the partitions verified so far.
+pub fn verify_with_progress(
+    path: &Path,
+    remote: Option<&RemoteConfig>,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Report, ReadError> {
     let mut units = Vec::new();
     collect(path, &mut units)?;
+    let total = units.len() as u64;
     let mut report = Report::default();
-    for unit in units {
+    for (done, unit) in (0..).zip(units) {
+        progress(done, total);
         let verdict = verify_unit(&unit, remote)?;
         report.files.push((unit, verdict));
     }
+    progress(total, total);
     Ok(report)
 }
 

@@ -6,6 +6,9 @@
 //! target/release/examples/replay_cli --target shm:/dev/shm/chronicle-replay-test --speed 1
 //! ```
 
+#[path = "../../cli/src/progress.rs"]
+#[allow(dead_code)] // the CLI's module: replay uses only part of it
+mod progress;
 #[path = "../../cli/src/replay.rs"]
 mod replay;
 

@@ -24,7 +24,7 @@ pub mod targets;
 
 pub use error::Error;
 pub use pacing::{Pacing, Schedule};
-pub use player::{play, PlayOptions};
+pub use player::{play, play_with_progress, PlayOptions};
 pub use report::Report;
 pub use source::{Input, ReplayItem, ReplaySource, SourceOptions, SourceSummary};
 pub use synthetic::{write_capture, Stats, SyntheticConfig, SyntheticFeed};

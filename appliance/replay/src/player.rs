@@ -251,6 +251,21 @@ pub fn play(
     target: &mut dyn Target,
     opts: &PlayOptions,
 ) -> Result<Report, Error> {
+    play_with_progress(source, target, opts, &|_, _| {})
+}
+
+/// Events between two calls of a progress callback: rare enough to cost nothing per event.
+const PROGRESS_EVERY: u64 = 1 << 14;
+
+/// [`play`], telling `progress(done, total)` the events played every
+/// [`PROGRESS_EVERY`] events and at the end.
+pub fn play_with_progress(
+    source: &mut ReplaySource,
+    target: &mut dyn Target,
+    opts: &PlayOptions,
+    progress: &dyn Fn(u64, u64),
+) -> Result<Report, Error> {
+    let total = source.total_events();
     let pinned = opts
         .core
         .filter(|&c| core_affinity::set_for_current(core_affinity::CoreId { id: c }));
@@ -292,6 +307,9 @@ pub fn play(
             continue;
         }
         events += 1;
+        if events.is_multiple_of(PROGRESS_EVERY) {
+            progress(events, total);
+        }
         // The schedule starts one lookahead after the player, so that its first messages
         // are staged ahead of their due time like every later one (staged cold, at once, the
         // first ones went out 120 µs late).
@@ -320,6 +338,7 @@ pub fn play(
     }
     p.drain(target)?;
     target.finish()?;
+    progress(events, total);
     let duration_ns = p.now();
     let paced = opts.pacing != Pacing::AsFastAsPossible;
     Ok(Report {

@@ -10,14 +10,12 @@ use chronicle_replay::source::TokenInfo;
 use chronicle_replay::{write_capture, Input, ReplaySource, SourceOptions, SyntheticConfig};
 use chronicle_storage::meta::Source;
 use chronicle_storage::symbols::DimSymbol;
+use chronicle_testkit::shared_data;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const VENUE: &str = "binance-usdm";
-const REAL: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/binance-usdm-btcusdt-20240808.gz"
-);
+const REAL: &str = "binance-usdm-btcusdt-20240808.gz";
 
 fn short(seconds: u64) -> SyntheticConfig {
     SyntheticConfig {
@@ -453,18 +451,15 @@ fn a_stored_partition_replays_as_stored_without_injected_snapshots() {
 
 #[test]
 fn real_capture_gives_the_importers_record_count() {
-    let path = Path::new(REAL);
-    if !path.exists() {
-        eprintln!("SKIP real_capture_gives_the_importers_record_count: {REAL} not found");
-        println!("SKIP: {REAL} not found");
+    let Some(path) = shared_data(REAL) else {
         return;
-    }
-    let imported = import(path);
+    };
+    let imported = import(&path);
     let dir = tempfile::tempdir().unwrap();
     let mut opts = SourceOptions::new(VENUE, Some(&dir.path().join("data")));
     opts.tokens = 2;
     opts.loops = 2;
-    let mut s = ReplaySource::open_with(Input::Binance(path.to_owned()), &opts).unwrap();
+    let mut s = ReplaySource::open_with(Input::Binance(path), &opts).unwrap();
     let sum = s.summary().clone();
     let b = sum.binance.as_ref().unwrap();
     assert_eq!(
@@ -524,28 +519,18 @@ fn real_capture_gives_the_importers_record_count() {
 
 #[test]
 fn dbn_files_replay_the_importers_events() {
-    let dir = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/dbn"
-    ));
-    if !dir.exists() {
-        eprintln!(
-            "SKIP dbn_files_replay_the_importers_events: {} not found",
-            dir.display()
-        );
-        println!("SKIP: {} not found", dir.display());
+    let Some(dir) = shared_data("dbn") else {
         return;
-    }
+    };
     let mut checked = 0;
     for name in [
         "test_data.mbo.dbn",
         "test_data.definition.v3.dbn.zst",
         "test_data.mbp-10.v3.dbn.zst",
     ] {
-        let path = dir.join(name);
-        if !path.exists() {
+        let Some(path) = shared_data(&format!("dbn/{name}")) else {
             continue;
-        }
+        };
         let mut r = Recorder::default();
         let summary = chronicle_import::dbn::import(&path, &mut r).unwrap();
         let data = tempfile::tempdir().unwrap();

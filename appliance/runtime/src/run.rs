@@ -423,11 +423,19 @@ fn spawn_tier_manager(
         .name("chronicle-tiers".into())
         .spawn(move || {
             crate::helper::pin_helper("tier manager", &shard_cpus);
+            // The totals (with why units stay) whenever they differ from the last pass's: a
+            // pass that moves nothing says why once, not every scan_interval_s.
+            let mut last_totals = String::new();
             while !stop.load(Ordering::Relaxed) {
                 match manager.pass(std::time::SystemTime::now(), &stop) {
                     Ok(report) => {
                         for line in report.lines() {
                             eprintln!("chronicle: tiers: {line}");
+                        }
+                        let totals = report.totals();
+                        if totals != last_totals {
+                            eprintln!("chronicle: tiers: {totals}");
+                            last_totals = totals;
                         }
                     }
                     Err(e) => eprintln!("chronicle: tiers: pass failed: {e}"),

@@ -16,19 +16,12 @@ use std::sync::OnceLock;
 
 const TOKEN: u64 = 1;
 
-/// The capture imported once per test process into a scratch dir on the real disk.
+/// The capture imported once per test process into a scratch dir on the real disk; None
+/// (after a skip) where `../shared/data` lacks it.
 fn imported() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/binance-usdm-btcusdt-20240808.gz");
-        if !capture.exists() {
-            eprintln!(
-                "SKIP: {} is absent; these tests need ../shared/data",
-                capture.display()
-            );
-            return None;
-        }
+    let capture = chronicle_testkit::shared_data("binance-usdm-btcusdt-20240808.gz")?;
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
         let mut sink = PartitionSink::new(
             dir.path(),
@@ -41,10 +34,9 @@ fn imported() -> Option<&'static Path> {
         .unwrap();
         binance::import(&capture, "binance-usdm", &mut sink).unwrap();
         sink.finish().unwrap();
-        Some(dir)
-    })
-    .as_ref()
-    .map(|d| d.path())
+        dir
+    });
+    Some(dir.path())
 }
 
 fn log(data: &Path) -> TokenLog {

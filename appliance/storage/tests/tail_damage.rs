@@ -1,88 +1,10 @@
 //! A torn tail is cut back to exactly the valid prefix; damage before the tail is an error
 //! that names its offset.
 
-use chronicle_protocol::*;
-use chronicle_storage::segment::{
-    scan, ScanEnd, Segment, SegmentHeader, SegmentWriter, HEADER_LEN,
-};
+use chronicle_storage::segment::{scan, ScanEnd, Segment, SegmentWriter, HEADER_LEN};
 use chronicle_storage::StorageError;
+use chronicle_testkit::data::{record, segment};
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
-
-fn header() -> SegmentHeader {
-    SegmentHeader {
-        price_exponent: -1,
-        quantity_exponent: -3,
-        symbol_id: 7,
-        token_id: 7,
-        date: 20240808,
-        venue: FixedStr::new("venue", "binance-usdm").unwrap(),
-        symbol_code: FixedStr::new("symbol_code", "btcusdt").unwrap(),
-    }
-}
-
-/// Records of several kinds and lengths, so that frames are not all alike.
-fn record(i: u64) -> Vec<u8> {
-    let meta = Meta {
-        token_id: 7,
-        global_tick_id: i + 1,
-        exchange_ts_ns: 1_000 + i,
-        receive_ts_ns: 2_000 + i,
-    };
-    let levels = [
-        Level {
-            price: 618_003,
-            quantity: 5,
-        },
-        Level {
-            price: 618_004,
-            quantity: 9,
-        },
-    ];
-    let body = match i % 4 {
-        0 => Body::Trade(Trade {
-            aggressor: Side::Bid,
-            flags: 0,
-            price: 618_000 + i as i64,
-            quantity: 6,
-            trade_id: i,
-        }),
-        1 => Body::Bbo(Bbo {
-            bid_price: 1,
-            bid_quantity: 2,
-            ask_price: 3,
-            ask_quantity: 4,
-            update_id: i,
-        }),
-        2 => Body::LevelUpdate(LevelUpdate {
-            side: Side::Ask,
-            flags: 1,
-            price: 5,
-            quantity: 0,
-            first_update_id: i,
-            last_update_id: i,
-            prev_update_id: i - 1,
-        }),
-        _ => Body::BookSnapshot(BookSnapshot {
-            update_id: i,
-            chunk: 0,
-            flags: 1,
-            bid_count: 1,
-            ask_count: 1,
-            levels: Levels::Slice(&levels),
-        }),
-    };
-    Record { meta, body }.to_vec().unwrap()
-}
-
-/// Writes `n` records; returns the file bytes and each frame's offset.
-fn segment(dir: &Path, n: u64) -> (PathBuf, Vec<u8>, Vec<u64>) {
-    let path = dir.join("book.q");
-    let mut w = SegmentWriter::create(&path, header()).unwrap();
-    let offsets = (0..n).map(|i| w.append(&record(i)).unwrap()).collect();
-    w.sync().unwrap();
-    (path.clone(), std::fs::read(&path).unwrap(), offsets)
-}
 
 fn ticks(bytes: &[u8]) -> Vec<u64> {
     chronicle_storage::segment::FrameIter::new(bytes, HEADER_LEN)
@@ -150,7 +72,7 @@ fn open_append_cuts_a_torn_tail_keeps_it_aside_and_continues() {
         std::fs::read(&repair.saved_to).unwrap(),
         &bytes[last as usize..bytes.len() - 3]
     );
-    w.append(&record(9)).unwrap();
+    w.append(&record(9, 1_009)).unwrap();
     w.sync().unwrap();
     assert_eq!(
         std::fs::read(&path).unwrap(),

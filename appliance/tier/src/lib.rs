@@ -10,6 +10,7 @@
 //! - [`warm_to_cold`], [`cold_to_remote`]: the two moves.
 //! - [`reconcile`]: the crash matrix, resolved.
 //! - [`manager`]: one pass (reconcile, then the moves that are due) and its counters.
+//! - [`not_moved`]: why a pass left a unit where it is.
 
 pub mod cold_to_remote;
 pub mod config;
@@ -17,6 +18,7 @@ mod error;
 pub mod fsops;
 pub mod layout;
 pub mod manager;
+pub mod not_moved;
 pub mod reconcile;
 pub mod steps;
 pub mod warm_to_cold;
@@ -24,4 +26,5 @@ pub mod warm_to_cold;
 pub use config::TierConfig;
 pub use error::TierError;
 pub use manager::{MoveKind, PassReport, TierCounters, TierManager};
+pub use not_moved::{Held, NotMoved};
 pub use steps::FAIL_POINTS;

@@ -1,11 +1,13 @@
 //! One pass of the tier manager: lock the cold root, reconcile every unit, then the moves
 //! that are due, Warm → Cold first, then Cold → RemoteCold, in sorted order, at most
-//! `max_moves_per_pass`. The same pass runs from `chronicle tier run` and in the appliance.
+//! `max_moves_per_pass`; every unit considered and not moved is reported with the reason.
+//! The same pass runs from `chronicle tier run` and in the appliance.
 
 use crate::cold_to_remote;
 use crate::config::TierConfig;
 use crate::fsops::RootLock;
 use crate::layout::{self, ColdFiles, Unit, WarmFiles};
+use crate::not_moved::{self, Held, NotMoved};
 use crate::reconcile::{self, Resolution};
 use crate::steps::Ctx;
 use crate::warm_to_cold::{self, Moved};
@@ -35,6 +37,14 @@ impl MoveKind {
             MoveKind::ColdToRemote => "cold_to_remote",
         }
     }
+
+    /// What starts a line about a unit of this move.
+    fn arrow(self) -> &'static str {
+        match self {
+            MoveKind::WarmToCold => "warm -> cold  ",
+            MoveKind::ColdToRemote => "cold -> remote",
+        }
+    }
 }
 
 /// One attempted move.
@@ -48,10 +58,7 @@ pub struct MoveOutcome {
 impl MoveOutcome {
     /// The summary line `chronicle tier run` prints.
     pub fn line(&self) -> String {
-        let arrow = match self.kind {
-            MoveKind::WarmToCold => "warm -> cold  ",
-            MoveKind::ColdToRemote => "cold -> remote",
-        };
+        let arrow = self.kind.arrow();
         match &self.result {
             Ok(m) => {
                 let secs = m.elapsed.as_secs_f64().max(1e-9);
@@ -78,6 +85,8 @@ pub struct PassReport {
     /// Leftovers left as they are (an operator's, or retried next pass), per unit.
     pub unresolved: Vec<(PathBuf, TierError)>,
     pub moves: Vec<MoveOutcome>,
+    /// Units considered and left where they are, each with the reason.
+    pub not_moved: Vec<Held>,
     /// The pass stopped early (the daemon is stopping).
     pub stopped: bool,
 }
@@ -99,7 +108,26 @@ impl PassReport {
         resolved.chain(unresolved).chain(moves).collect()
     }
 
-    /// The totals line.
+    /// A line per unit not moved, with the reason (`chronicle tier run --verbose`).
+    pub fn not_moved_lines(&self) -> Vec<String> {
+        (self.not_moved.iter())
+            .map(|h| {
+                format!(
+                    "{} {}: not moved: {}",
+                    h.kind.arrow(),
+                    h.unit.display(),
+                    h.reason
+                )
+            })
+            .collect()
+    }
+
+    fn hold(&mut self, kind: MoveKind, unit: PathBuf, reason: NotMoved) {
+        self.not_moved.push(Held { kind, unit, reason });
+    }
+
+    /// The totals line, then why units were not moved (warm ones, then those not uploaded),
+    /// counted by reason.
     pub fn totals(&self) -> String {
         let done = |k: MoveKind| {
             let ok = |m: &&MoveOutcome| m.kind == k && m.result.is_ok();
@@ -108,7 +136,7 @@ impl PassReport {
         let (bytes_in, bytes_out) = (self.moves.iter())
             .filter_map(|m| m.result.as_ref().ok())
             .fold((0, 0), |(i, o), m| (i + m.bytes_in, o + m.bytes_out));
-        format!(
+        let mut line = format!(
             "tier pass: {} warm -> cold, {} cold -> remote, {} failed; {bytes_in} bytes read, \
              {bytes_out} bytes written; {} leftovers reconciled, {} unresolved{}",
             done(MoveKind::WarmToCold),
@@ -117,7 +145,16 @@ impl PassReport {
             self.resolved.len(),
             self.unresolved.len(),
             if self.stopped { " (stopped)" } else { "" }
-        )
+        );
+        for (kind, what) in [
+            (MoveKind::WarmToCold, "not moved"),
+            (MoveKind::ColdToRemote, "not uploaded"),
+        ] {
+            if let Some(s) = not_moved::summary(&self.not_moved, kind) {
+                line += &format!("; {what}: {s}");
+            }
+        }
+        line
     }
 }
 
@@ -217,6 +254,17 @@ impl TierManager {
     /// reconciled by the next pass). Errors: only the cold root being unusable or locked;
     /// everything about one unit is in the report.
     pub fn pass(&self, now: SystemTime, stop: &AtomicBool) -> Result<PassReport, TierError> {
+        self.pass_with_progress(now, stop, &|_, _| {})
+    }
+
+    /// [`pass`](Self::pass), calling `progress(done, total)` as it goes through the units
+    /// due (total grows when the cold units are listed, after the warm moves).
+    pub fn pass_with_progress(
+        &self,
+        now: SystemTime,
+        stop: &AtomicBool,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<PassReport, TierError> {
         create_dir_durable(&self.cold)?;
         let _lock = RootLock::acquire(&self.cold.join(LOCK_FILE))?;
         let ctx = Ctx {
@@ -228,7 +276,7 @@ impl TierManager {
             stop,
         };
         let mut report = PassReport::default();
-        let result = self.run(&ctx, &mut report);
+        let result = self.run(&ctx, &mut report, progress);
         self.counters.note(&report);
         match result {
             Err(TierError::Stopped) => {
@@ -239,7 +287,12 @@ impl TierManager {
         }
     }
 
-    fn run(&self, ctx: &Ctx, report: &mut PassReport) -> Result<(), TierError> {
+    fn run(
+        &self,
+        ctx: &Ctx,
+        report: &mut PassReport,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<(), TierError> {
         let store = self.store.as_ref();
         let roots = [self.warm.as_path(), self.cold.as_path()];
         let mut all: BTreeSet<Unit> = BTreeSet::new();
@@ -261,10 +314,24 @@ impl TierManager {
             }
         }
         let mut budget = self.cfg.max_moves_per_pass;
-        for u in self.due_warm(ctx, &unsettled)? {
+        // Once a unit ready to move finds the budget spent, no further unit is looked at
+        // (checked for closing, or moved): they all wait for the next pass.
+        let mut spent = false;
+        let warm = self.due_warm(ctx, &unsettled, report)?;
+        let (mut done, mut total) = (0, warm.len() as u64);
+        for u in warm {
+            progress(done, total);
+            done += 1;
+            if spent {
+                report.hold(MoveKind::WarmToCold, u.rel, NotMoved::MaxMoves);
+                continue;
+            }
             // Closed and quiet, or not yet; one that never will be as it is, is a failure.
             match warm_to_cold::closed_reason(ctx, &u) {
-                Ok(Some(_not_yet)) => continue,
+                Ok(Some(why)) => {
+                    report.hold(MoveKind::WarmToCold, u.rel, why);
+                    continue;
+                }
                 Ok(None) => {}
                 Err(e) => {
                     report.moves.push(MoveOutcome {
@@ -275,45 +342,87 @@ impl TierManager {
                     continue;
                 }
             }
-            let mv = |u: &Unit| warm_to_cold::move_unit(ctx, u);
-            if !attempt(report, &mut budget, MoveKind::WarmToCold, u, mv)? {
-                return Ok(());
+            if budget == 0 {
+                spent = true;
+                report.hold(MoveKind::WarmToCold, u.rel, NotMoved::MaxMoves);
+                continue;
             }
+            budget -= 1;
+            attempt(report, MoveKind::WarmToCold, u, |u| {
+                warm_to_cold::move_unit(ctx, u)
+            })?;
         }
         let Some(store) = store else {
+            progress(done, total);
             return Ok(());
         };
         // Listed after the warm moves: a unit just made cold may already be due.
-        for u in self.due_cold(ctx, &unsettled)? {
-            let mv = |u: &Unit| cold_to_remote::move_unit(ctx, store, u);
-            if !attempt(report, &mut budget, MoveKind::ColdToRemote, u, mv)? {
-                return Ok(());
+        let cold = self.due_cold(ctx, &unsettled, report)?;
+        total += cold.len() as u64;
+        for u in cold {
+            progress(done, total);
+            done += 1;
+            if budget == 0 {
+                report.hold(MoveKind::ColdToRemote, u.rel, NotMoved::MaxMoves);
+                continue;
             }
+            budget -= 1;
+            attempt(report, MoveKind::ColdToRemote, u, |u| {
+                cold_to_remote::move_unit(ctx, store, u)
+            })?;
         }
+        progress(done, total);
         Ok(())
+    }
+
+    /// What holds a partition not yet past both its late window and its age: the later of
+    /// the two. None once past both.
+    fn too_early(&self, ctx: &Ctx, p: &Unit) -> Option<NotMoved> {
+        let late_end = p.day_end_ns() + ctx.grace.as_nanos() as u64;
+        let age_end = p.day_end_ns() + self.cfg.warm_to_cold_after().as_nanos() as u64;
+        if ctx.now_ns() >= late_end.max(age_end) {
+            return None;
+        }
+        Some(if age_end >= late_end {
+            NotMoved::TooYoung { until_ns: age_end }
+        } else {
+            NotMoved::LateWindow {
+                until_ns: late_end,
+                written_ns: None,
+            }
+        })
     }
 
     /// Warm units old enough for the cold tier, sorted: their partition is past both the age
     /// and the late window, and not among its symbol's newest `keep_newest_per_symbol`. A
-    /// partition's late stream follows it.
-    fn due_warm(&self, ctx: &Ctx, unsettled: &BTreeSet<PathBuf>) -> Result<Vec<Unit>, TierError> {
+    /// partition's late stream follows it. The others are held in `report` with the reason.
+    fn due_warm(
+        &self,
+        ctx: &Ctx,
+        unsettled: &BTreeSet<PathBuf>,
+        report: &mut PassReport,
+    ) -> Result<Vec<Unit>, TierError> {
         let parts = layout::partitions(&self.warm)?;
         let mut by_symbol: BTreeMap<PathBuf, Vec<&Unit>> = BTreeMap::new();
         for p in &parts {
             by_symbol.entry(p.symbol_key()).or_default().push(p);
         }
-        let age = self.cfg.warm_to_cold_after().max(self.grace).as_nanos() as u64;
         let mut due = Vec::new();
         for list in by_symbol.values() {
             let keep = list.len().saturating_sub(self.cfg.keep_newest_per_symbol);
-            for p in &list[..keep] {
-                if ctx.now_ns() < p.day_end_ns() + age {
-                    continue;
-                }
+            for (i, p) in list.iter().enumerate() {
+                let held = match i < keep {
+                    true => self.too_early(ctx, p),
+                    false => Some(NotMoved::NewestKept),
+                };
                 for u in layout::units_of(p, &[&self.warm]) {
-                    let w = WarmFiles::new(&self.warm, &u);
-                    if !unsettled.contains(&u.rel) && w.segment.is_file() {
-                        due.push(u);
+                    if !WarmFiles::new(&self.warm, &u).segment.is_file() {
+                        continue;
+                    }
+                    let unresolved = unsettled.contains(&u.rel).then_some(NotMoved::Unresolved);
+                    match held.or(unresolved) {
+                        Some(why) => report.hold(MoveKind::WarmToCold, u.rel, why),
+                        None => due.push(u),
                     }
                 }
             }
@@ -323,19 +432,28 @@ impl TierManager {
     }
 
     /// Cold units (with their `.zst` and `.idx`, no stub, nothing left warm) due for the
-    /// object store, sorted.
-    fn due_cold(&self, ctx: &Ctx, unsettled: &BTreeSet<PathBuf>) -> Result<Vec<Unit>, TierError> {
+    /// object store, sorted; the others of that kind are held in `report` with the reason.
+    fn due_cold(
+        &self,
+        ctx: &Ctx,
+        unsettled: &BTreeSet<PathBuf>,
+        report: &mut PassReport,
+    ) -> Result<Vec<Unit>, TierError> {
         let age = self.cfg.cold_to_remote_after().as_nanos() as u64;
         let mut out = Vec::new();
         for p in layout::partitions(&self.cold)? {
-            if ctx.now_ns() < p.day_end_ns() + age {
-                continue;
-            }
+            let until_ns = p.day_end_ns() + age;
+            let young = (ctx.now_ns() < until_ns).then_some(NotMoved::TooYoung { until_ns });
             for u in layout::units_of(&p, &[&self.cold]) {
                 let c = ColdFiles::new(&self.cold, &u);
                 let ready = c.zst.is_file() && c.idx.is_file() && !c.stub.exists();
-                if ready && !unsettled.contains(&u.rel) && !WarmFiles::new(&self.warm, &u).any() {
-                    out.push(u);
+                if !ready || WarmFiles::new(&self.warm, &u).any() {
+                    continue;
+                }
+                let unresolved = unsettled.contains(&u.rel).then_some(NotMoved::Unresolved);
+                match young.or(unresolved) {
+                    Some(why) => report.hold(MoveKind::ColdToRemote, u.rel, why),
+                    None => out.push(u),
                 }
             }
         }
@@ -343,19 +461,13 @@ impl TierManager {
     }
 }
 
-/// Runs one move if the pass's budget allows (false: spent), recording its outcome. A stop
-/// ends the pass.
+/// Runs one move, recording its outcome. A stop ends the pass.
 fn attempt(
     report: &mut PassReport,
-    budget: &mut usize,
     kind: MoveKind,
     unit: Unit,
     mv: impl FnOnce(&Unit) -> Result<Moved, TierError>,
-) -> Result<bool, TierError> {
-    if *budget == 0 {
-        return Ok(false);
-    }
-    *budget -= 1;
+) -> Result<(), TierError> {
     let result = mv(&unit);
     if let Err(TierError::Stopped) = result {
         return Err(TierError::Stopped);
@@ -365,5 +477,5 @@ fn attempt(
         unit: unit.rel,
         result,
     });
-    Ok(true)
+    Ok(())
 }

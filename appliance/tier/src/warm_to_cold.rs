@@ -6,6 +6,7 @@
 
 use crate::fsops::{self, copy_to_tmp, fsync_file, remove_empty_dirs, remove_files_durable};
 use crate::layout::{tmp_of, ColdFiles, Unit, WarmFiles};
+use crate::not_moved::NotMoved;
 use crate::steps::Ctx;
 use crate::TierError;
 use chronicle_archive::seekable::{self, TranscodeOptions};
@@ -25,14 +26,18 @@ pub struct Moved {
     pub elapsed: std::time::Duration,
 }
 
-/// Whether the warm copy of `unit` may move: closed (its `meta.json` written), past its
-/// day's late window, and its segment left alone for at least that window. `Ok(None)`: not
-/// due yet; `Err`: it never will be as it is.
-pub fn closed_reason(ctx: &Ctx, unit: &Unit) -> Result<Option<String>, TierError> {
+/// Whether the warm copy of `unit` may move: past its day's late window, its segment left
+/// alone for at least that window, and closed (its `meta.json` written). `Ok(None)`: it may;
+/// `Ok(Some)`: not yet, and why; `Err`: it never will be as it is.
+pub fn closed_reason(ctx: &Ctx, unit: &Unit) -> Result<Option<NotMoved>, TierError> {
     let w = WarmFiles::new(&ctx.warm, unit);
-    let window_end = unit.day_end_ns() + ctx.grace.as_nanos() as u64;
+    let grace = ctx.grace.as_nanos() as u64;
+    let window_end = unit.day_end_ns() + grace;
     if ctx.now_ns() < window_end {
-        return Ok(Some("its day's late window is still open".into()));
+        return Ok(Some(NotMoved::LateWindow {
+            until_ns: window_end,
+            written_ns: None,
+        }));
     }
     if !w.segment.is_file() {
         return Err(TierError::Refused {
@@ -40,19 +45,26 @@ pub fn closed_reason(ctx: &Ctx, unit: &Unit) -> Result<Option<String>, TierError
             reason: "no book.q".into(),
         });
     }
+    // A segment written within the window is still at work (an appliance replaying old data
+    // writes old dates): not closed yet if it has no meta.json, else still taking records.
+    let mtime = fsops::stamp(&w.segment)?.mtime;
+    if ctx.now.duration_since(mtime).unwrap_or_default() < ctx.grace {
+        let written_ns = mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        return Ok(Some(match w.meta.is_file() {
+            true => NotMoved::LateWindow {
+                until_ns: written_ns + grace,
+                written_ns: Some(written_ns),
+            },
+            false => NotMoved::NotClosed { written_ns },
+        }));
+    }
     if !w.meta.is_file() {
         return Err(TierError::Refused {
             path: w.meta.clone(),
             reason: "missing: the partition was never closed".into(),
         });
-    }
-    let mtime = fsops::stamp(&w.segment)?.mtime;
-    let quiet = ctx.now.duration_since(mtime).unwrap_or_default();
-    if quiet < ctx.grace {
-        return Ok(Some(format!(
-            "book.q was written {} s ago (within the late window)",
-            quiet.as_secs()
-        )));
     }
     Ok(None)
 }

@@ -101,7 +101,7 @@ fn warm_to_cold_crash_at_every_step() {
 
 #[test]
 fn cold_to_remote_crash_at_every_step() {
-    let Some(s3) = SeaweedFs::start_or_skip("cold_to_remote_crash_at_every_step") else {
+    let Some(s3) = SeaweedFs::start_or_skip() else {
         return;
     };
     let setup = |r: &Roots, case: usize| {

@@ -13,27 +13,12 @@ use chronicle_tier::reconcile::State;
 use chronicle_tier::{PassReport, TierConfig, TierError, TierManager};
 use common::*;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-fn at(ns: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_nanos(ns)
-}
-
 fn pass_at(m: &TierManager, now: SystemTime) -> PassReport {
     m.pass(now, &AtomicBool::new(false)).unwrap()
-}
-
-/// Sets every warm `book.q`'s mtime (the tests' clocks are in 2024).
-fn touch_segments(r: &Roots, t: SystemTime) {
-    for u in all_units(&r.warm) {
-        let f = std::fs::File::options()
-            .write(true)
-            .open(WarmFiles::new(&r.warm, &u).segment)
-            .unwrap();
-        f.set_modified(t).unwrap();
-    }
 }
 
 fn first(r: &Roots) -> Unit {

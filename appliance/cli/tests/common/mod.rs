@@ -9,22 +9,6 @@ use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `../shared/data/` beside the repository; `None` (and a loud note) where it is absent.
-pub fn shared_data(file: &str) -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(file);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "SKIP: {} is absent; this test needs ../shared/data beside the repository",
-            p.display()
-        );
-        None
-    }
-}
-
 pub fn chronicle<S: AsRef<OsStr> + Debug>(args: &[S]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_chronicle"))
         .args(args)

@@ -1,5 +1,5 @@
-//! Helpers shared by the Deriver's tests: scratch space, the shared capture, synthetic
-//! partitions holding every record kind, and `cat`'s reading of a partition.
+//! Helpers shared by the Deriver's tests: scratch space, synthetic partitions holding every
+//! record kind, and `cat`'s reading of a partition.
 #![allow(dead_code)] // each test file uses its own subset
 
 use chronicle_protocol::*;
@@ -10,26 +10,11 @@ use chronicle_storage::partition::PartitionWriter;
 use chronicle_storage::segment::SegmentHeader;
 use serde_json::Value;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A scratch directory on the real disk (not tmpfs), removed on drop.
 pub fn scratch() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("scratch dir")
-}
-
-/// `../shared/data/FILE` beside the repository; `None` (and a loud note) where it is absent.
-pub fn shared_data(test: &str, file: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(file);
-    if p.exists() {
-        return Some(p);
-    }
-    eprintln!(
-        "\n*** SKIP {test}: {} is absent; this test needs ../shared/data beside the repository ***\n",
-        p.display()
-    );
-    None
 }
 
 /// A type id no build knows: such records are kept as header-only rows.

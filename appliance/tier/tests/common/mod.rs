@@ -44,17 +44,11 @@ pub fn template() -> &'static Template {
         let dir = scratch();
         remove_at_exit(dir.path());
         let warm = dir.path().join("warm");
-        let capture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data")
-            .join(CAPTURE);
-        let real = capture.exists();
-        let input = if real {
-            capture
-        } else {
-            eprintln!(
-                "*** SKIP real data: {} is absent; the tier tests run on the synthetic model ***",
-                capture.display()
-            );
+        // Without the capture (a skip: the real-data variant does not run), the synthetic
+        // model stands in.
+        let capture = chronicle_testkit::shared_data(CAPTURE);
+        let real = capture.is_some();
+        let input = capture.unwrap_or_else(|| {
             let path = dir.path().join("synthetic.capture");
             let cfg = chronicle_replay::SyntheticConfig {
                 seed: 7,
@@ -64,7 +58,7 @@ pub fn template() -> &'static Template {
             let f = std::fs::File::create(&path).unwrap();
             chronicle_replay::write_capture(&cfg, f).unwrap();
             path
-        };
+        });
         let source = Source {
             kind: "import".into(),
             format: "binance-capture".into(),
@@ -150,6 +144,22 @@ impl Roots {
             cold: Some(self.cold.clone()),
             remote: remote.cloned(),
         }
+    }
+}
+
+/// The pass clock at `ns` since the epoch.
+pub fn at(ns: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+/// Sets every warm `book.q`'s mtime (the tests' clocks are in 2024).
+pub fn touch_segments(r: &Roots, t: SystemTime) {
+    for u in all_units(&r.warm) {
+        let f = std::fs::File::options()
+            .write(true)
+            .open(WarmFiles::new(&r.warm, &u).segment)
+            .unwrap();
+        f.set_modified(t).unwrap();
     }
 }
 
