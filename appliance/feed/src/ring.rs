@@ -92,6 +92,7 @@ impl Region {
 
 /// What keeps a ring's memory alive.
 pub(crate) enum Keep {
+    // Held, never read: the memory lives as long as this does.
     Mem(#[allow(dead_code)] Arc<MemShared>),
     #[cfg(not(loom))]
     Shm(#[allow(dead_code)] std::sync::Arc<crate::shm::Mapping>),

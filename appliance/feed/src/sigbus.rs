@@ -26,7 +26,7 @@ struct Slot {
     truncated: AtomicBool,
 }
 
-#[allow(clippy::declare_interior_mutable_const)]
+#[allow(clippy::declare_interior_mutable_const)] // only the array initialiser copies it
 const EMPTY: Slot = Slot {
     start: AtomicUsize::new(0),
     len: AtomicUsize::new(0),

@@ -341,7 +341,7 @@ impl<'p> Importer<'p> {
             other => other.as_str(),
         };
         *self.summary.read.entry(kind).or_default() += 1;
-        #[allow(deprecated)]
+        #[allow(deprecated)] // old DBN files still carry the deprecated record types
         match rtype {
             RType::Mbo => {
                 let m: &MboMsg = self.get(rec)?;

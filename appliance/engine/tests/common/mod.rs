@@ -1,7 +1,7 @@
 //! Shared test helpers: a seeded integer PRNG and a synthetic but realistic market (one
 //! BTCUSDT-like perpetual: calm stretches, bursts, lulls, quotes, level updates, open
 //! interest, the odd gap and a session break).
-#![allow(dead_code)]
+#![allow(dead_code)] // each test file uses its own subset
 
 use chronicle_protocol::{
     Bbo, Body, BookSnapshot, Definition, FixedStr, Gap, GapReason, Heartbeat, Level, LevelUpdate,

@@ -1,5 +1,5 @@
 //! Helpers shared by the feed tests: records with a sequence number, ring paths in /dev/shm.
-#![allow(dead_code)]
+#![allow(dead_code)] // each test file uses its own subset
 
 use chronicle_protocol::*;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! A bounded HTTP client for the tests (no dependency for a few GETs). It speaks HTTP/1.0 so
 //! that servers answer without chunked encoding.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test file uses its own subset
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
